@@ -1,0 +1,60 @@
+# The two commands a user needs are `make demo` and `make test`; the rest are their parts.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+VENV := $(CURDIR)/.venv
+export PATH := $(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# Size knob of each seeded lab database, in megabytes (tests: tens; benchmarks: thousands).
+LAB_SCALE_MB ?= 30
+COLLECTION_LINK := .build/collections/ansible_collections/sysgenpro/odoo_migration
+PLAYBOOK := ansible-playbook -i inventories/lab
+
+.PHONY: demo test setup engine lab-up lab-down lab-clean lab-report lint sanity unit integration build clean
+
+demo: lab-up lab-report
+
+test: lint sanity unit build integration
+
+setup: engine $(COLLECTION_LINK)
+	bash lab/bootstrap.sh python
+
+engine:
+	bash lab/bootstrap.sh engine
+
+$(COLLECTION_LINK):
+	mkdir -p $(dir $@)
+	ln -sfn $(CURDIR) $@
+
+lab-up: setup
+	$(PLAYBOOK) lab/playbooks/up.yml -e lab_legacy_seed_scale_mb=$(LAB_SCALE_MB)
+
+lab-down: setup
+	$(PLAYBOOK) lab/playbooks/down.yml
+
+lab-clean: setup
+	$(PLAYBOOK) lab/playbooks/down.yml -e lab_host_remove_images=true
+
+lab-report: setup
+	$(PLAYBOOK) lab/playbooks/report.yml
+	@cat lab/.state/lab-report.md
+
+lint: setup
+	yamllint -s .
+	ruff check .
+	ruff format --check .
+	ansible-lint
+
+sanity: setup
+	bash tests/sanity/run.sh
+
+unit: setup
+	pytest -q tests/unit
+
+build: setup
+	bash tests/build_collection.sh
+
+integration: setup lab-up
+	pytest -q tests/integration
+
+clean:
+	rm -rf .build sysgenpro-odoo_migration-*.tar.gz
