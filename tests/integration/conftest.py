@@ -1,0 +1,84 @@
+"""Helpers for tests against the running lab (`make lab-up`).
+
+Everything reaches the lab the way an operator would: Ansible over SSH to the VMs,
+HTTP through each VM's nginx on 127.0.0.1, PostgreSQL on its published 127.0.0.1 port.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+INVENTORY = REPO / "inventories" / "lab"
+STATE_DIR = REPO / "lab" / ".state"
+sys.path.insert(0, str(REPO / "lab" / "seed"))
+
+
+def _ansible_env():
+    env = dict(os.environ)
+    env.update(
+        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+    )
+    return env
+
+
+def ansible_adhoc(pattern, module, args="", become_user=None, become=False):
+    """Run one ad-hoc module over SSH; return {host: result}."""
+    command = [str(Path(sys.executable).with_name("ansible")), "-i", str(INVENTORY), pattern,
+               "-m", module, "-a", args]
+    if become or become_user:
+        command.append("--become")
+    if become_user:
+        command += ["--become-user", become_user]
+    run = subprocess.run(command, cwd=REPO, env=_ansible_env(), capture_output=True, text=True,
+                         timeout=300, check=False)
+    try:
+        report = json.loads(run.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(f"ansible printed no JSON (rc={run.returncode}): {run.stdout[-2000:]} {run.stderr[-2000:]}")
+    return report["plays"][0]["tasks"][0]["hosts"]
+
+
+def lab_inventory():
+    with open(INVENTORY / "hosts.yml", encoding="utf-8") as handle:
+        inventory = yaml.safe_load(handle)
+    return inventory["all"]["children"]["legacy"]["children"]["wave1"]["hosts"]
+
+
+LEGACY_VMS = lab_inventory()
+
+
+def psql(host, database, query):
+    """Run a query as postgres on the VM; return rows as lists of strings."""
+    args = f'psql -XAt -F "|" -d {database} -c "{query}"'
+    result = ansible_adhoc(host, "ansible.builtin.command", args, become_user="postgres")[host]
+    assert result.get("rc") == 0, f"psql on {host} failed: {result.get('stderr') or result.get('msg')}"
+    return [line.split("|") for line in result["stdout"].splitlines()]
+
+
+def scalar(host, database, query):
+    return psql(host, database, query)[0][0]
+
+
+@pytest.fixture(scope="session", params=sorted(LEGACY_VMS))
+def legacy_vm(request):
+    """One legacy VM of the lab: its name and inventory variables."""
+    return request.param, LEGACY_VMS[request.param]
+
+
+@pytest.fixture(scope="session")
+def seeded_databases(legacy_vm):
+    """(host, database, scale_mb) for every database the VM serves."""
+    host, variables = legacy_vm
+    return [
+        (host, database, int(scalar(host, database,
+                                    "SELECT value FROM ir_config_parameter WHERE key = 'lab.seed.scale_mb'")))
+        for database in variables["lab_odoo_databases"]
+    ]
