@@ -13,7 +13,7 @@ SEED_MARKER = "lab.seed.scale_mb"
 def seed(env, plan, admin_password, web_base_url):
     params = env["ir.config_parameter"].sudo()
     if params.get_param(SEED_MARKER):
-        print("lab seed: already seeded at %s MB" % params.get_param(SEED_MARKER))
+        print(f"lab seed: already seeded at {params.get_param(SEED_MARKER)} MB")
         return
     rng = random.Random(env.cr.dbname)
     env.ref("base.user_admin").password = admin_password
@@ -21,8 +21,8 @@ def seed(env, plan, admin_password, web_base_url):
     partners = env["res.partner"].create(
         [
             {
-                "name": "Customer %05d" % index,
-                "email": "customer%05d@lab.invalid" % index,
+                "name": f"Customer {index:05d}",
+                "email": f"customer{index:05d}@lab.invalid",
                 "is_company": index % 3 == 0,
                 "city": rng.choice(["Lyon", "Porto", "Graz", "Ghent", "Turku"]),
             }
@@ -32,7 +32,7 @@ def seed(env, plan, admin_password, web_base_url):
     products = env["product.product"].create(
         [
             {
-                "name": "Item %04d" % index,
+                "name": f"Item {index:04d}",
                 "type": "consu",
                 "list_price": rng.randint(5, 500),
                 "standard_price": rng.randint(1, 300),
@@ -80,7 +80,7 @@ def seed(env, plan, admin_password, web_base_url):
 
     for index in range(plan["messages"]):
         rng.choice(partners).message_post(
-            body="Call note %d: customer asked about order status." % index,
+            body=f"Call note {index}: customer asked about order status.",
             message_type="comment",
             subtype_xmlid="mail.mt_note",
         )
@@ -96,7 +96,7 @@ def seed(env, plan, admin_password, web_base_url):
         record = rng.choice(documents) if index % 2 else rng.choice(partners)
         env["ir.attachment"].create(
             {
-                "name": "scan-%05d.pdf" % index,
+                "name": f"scan-{index:05d}.pdf",
                 "raw": raw,
                 "res_model": record._name,
                 "res_id": record.id,
@@ -116,7 +116,7 @@ def seed(env, plan, admin_password, web_base_url):
     params.set_param("web.base.url", web_base_url)
     params.set_param(SEED_MARKER, str(plan["scale_mb"]))
     env.cr.commit()
-    print("lab seed: seeded %s at %s MB" % (env.cr.dbname, plan["scale_mb"]))
+    print("lab seed: seeded {} at {} MB".format(env.cr.dbname, plan["scale_mb"]))
 
 
 seed(

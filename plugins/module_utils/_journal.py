@@ -28,9 +28,7 @@ class JournalError(Exception):
 def redact(value):
     """Return a copy of value with every secret-looking key's value masked."""
     if isinstance(value, dict):
-        return dict(
-            (key, REDACTED if _is_secret_key(key) else redact(item)) for key, item in value.items()
-        )
+        return dict((key, REDACTED if _is_secret_key(key) else redact(item)) for key, item in value.items())
     if isinstance(value, (list, tuple)):
         return [redact(item) for item in value]
     return value
@@ -59,7 +57,7 @@ def read_journal(path):
             try:
                 records.append(json.loads(line))
             except ValueError as error:
-                raise JournalError("%s line %d is not JSON: %s" % (path, number, error))
+                raise JournalError("%s line %d is not JSON: %s" % (path, number, error)) from error
     return records
 
 

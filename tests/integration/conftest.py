@@ -31,18 +31,29 @@ def _ansible_env():
 
 def ansible_adhoc(pattern, module, args="", become_user=None, become=False):
     """Run one ad-hoc module over SSH; return {host: result}."""
-    command = [str(Path(sys.executable).with_name("ansible")), "-i", str(INVENTORY), pattern,
-               "-m", module, "-a", args]
+    command = [
+        str(Path(sys.executable).with_name("ansible")),
+        "-i",
+        str(INVENTORY),
+        pattern,
+        "-m",
+        module,
+        "-a",
+        args,
+    ]
     if become or become_user:
         command.append("--become")
     if become_user:
         command += ["--become-user", become_user]
-    run = subprocess.run(command, cwd=REPO, env=_ansible_env(), capture_output=True, text=True,
-                         timeout=300, check=False)
+    run = subprocess.run(
+        command, cwd=REPO, env=_ansible_env(), capture_output=True, text=True, timeout=300, check=False
+    )
     try:
         report = json.loads(run.stdout)
     except json.JSONDecodeError:
-        pytest.fail(f"ansible printed no JSON (rc={run.returncode}): {run.stdout[-2000:]} {run.stderr[-2000:]}")
+        pytest.fail(
+            f"ansible printed no JSON (rc={run.returncode}): {run.stdout[-2000:]} {run.stderr[-2000:]}"
+        )
     return report["plays"][0]["tasks"][0]["hosts"]
 
 
@@ -78,7 +89,14 @@ def seeded_databases(legacy_vm):
     """(host, database, scale_mb) for every database the VM serves."""
     host, variables = legacy_vm
     return [
-        (host, database, int(scalar(host, database,
-                                    "SELECT value FROM ir_config_parameter WHERE key = 'lab.seed.scale_mb'")))
+        (
+            host,
+            database,
+            int(
+                scalar(
+                    host, database, "SELECT value FROM ir_config_parameter WHERE key = 'lab.seed.scale_mb'"
+                )
+            ),
+        )
         for database in variables["lab_odoo_databases"]
     ]

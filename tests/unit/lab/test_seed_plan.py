@@ -13,8 +13,10 @@ def test_plan_grows_with_the_knob():
 
 def test_byte_budget_tracks_the_requested_size():
     plan = seed_plan.seed_plan(1000)
-    planned_bytes = (plan["attachments"] * plan["attachment_mean_bytes"]
-                     + plan["audit_log_rows"] * plan["audit_log_row_bytes"])
+    planned_bytes = (
+        plan["attachments"] * plan["attachment_mean_bytes"]
+        + plan["audit_log_rows"] * plan["audit_log_row_bytes"]
+    )
     assert 0.6 * 1000 * 2**20 < planned_bytes < 0.8 * 1000 * 2**20
 
 

@@ -4,7 +4,7 @@ import json
 import pytest
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _journal as journal
 
-MOMENT = datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.timezone.utc)
+MOMENT = datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.UTC)
 
 
 def test_records_chain_to_the_one_before(tmp_path):

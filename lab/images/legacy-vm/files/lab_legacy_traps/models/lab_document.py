@@ -63,5 +63,5 @@ class LabDocument(models.Model):
     def _cron_audit_tick(self):
         self.env.cr.execute(
             f"INSERT INTO {AUDIT_LOG_TABLE} (source, message) VALUES ('cron', %s)",
-            ["audit tick: %d documents" % self.search_count([])],
+            [f"audit tick: {self.search_count([])} documents"],
         )
