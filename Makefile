@@ -32,7 +32,7 @@ lab-down: setup
 	$(PLAYBOOK) lab/playbooks/down.yml
 
 lab-clean: setup
-	$(PLAYBOOK) lab/playbooks/down.yml -e lab_host_remove_images=true
+	$(PLAYBOOK) lab/playbooks/down.yml -e '{"lab_host_remove_images": true}'
 
 lab-report: setup
 	$(PLAYBOOK) lab/playbooks/report.yml
