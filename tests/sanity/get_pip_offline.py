@@ -12,4 +12,6 @@ GET_PIP_ONLY_OPTIONS = {"--no-setuptools", "--no-wheel"}
 
 subprocess.run([sys.executable, "-m", "ensurepip", "--default-pip"], check=True, stdout=subprocess.DEVNULL)
 arguments = [argument for argument in sys.argv[1:] if argument not in GET_PIP_ONLY_OPTIONS]
-sys.exit(subprocess.call([sys.executable, "-m", "pip", "install", "--upgrade", "--force-reinstall", *arguments]))
+sys.exit(
+    subprocess.call([sys.executable, "-m", "pip", "install", "--upgrade", "--force-reinstall", *arguments])
+)
