@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 INVENTORY = REPO / "inventories" / "lab"
@@ -58,9 +57,24 @@ def ansible_adhoc(pattern, module, args="", become_user=None, become=False):
 
 
 def lab_inventory():
-    with open(INVENTORY / "hosts.yml", encoding="utf-8") as handle:
-        inventory = yaml.safe_load(handle)
-    return inventory["all"]["children"]["legacy"]["children"]["wave1"]["hosts"]
+    """Every host of the `legacy` group, whatever wave it sits in, with its variables."""
+    run = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("ansible-inventory")),
+            "-i",
+            str(INVENTORY),
+            "--list",
+            "--limit",
+            "legacy",
+        ],
+        cwd=REPO,
+        env=_ansible_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return json.loads(run.stdout)["_meta"]["hostvars"]
 
 
 LEGACY_VMS = lab_inventory()
