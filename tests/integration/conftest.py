@@ -78,11 +78,25 @@ def lab_inventory():
 
 
 LEGACY_VMS = lab_inventory()
+# The Odoo layouts of the lab (inventory: lab_odoo_variant) and the unit each one runs.
+ODOO_SERVICES = {"packaged": "odoo", "source": "odoo-erp"}
+
+
+def vms_of_variant(variant):
+    """Names of the legacy VMs with that Odoo layout."""
+    return sorted(host for host, variables in LEGACY_VMS.items() if variables["lab_odoo_variant"] == variant)
+
+
+def lab_secret(name):
+    """A generated lab secret (lab/.state/secrets/NAME) and its file mode."""
+    path = STATE_DIR / "secrets" / name
+    return path.read_text().strip(), path.stat().st_mode & 0o777
 
 
 def psql(host, database, query):
-    """Run a query as postgres on the VM; return rows as lists of strings."""
-    args = f'psql -XAt -F "|" -d {database} -c "{query}"'
+    """Run a query as postgres on the VM (its own PostgreSQL port); return rows as lists of strings."""
+    port = LEGACY_VMS[host]["lab_pg_port"]
+    args = f'psql -XAt -F "|" -p {port} -d {database} -c "{query}"'
     result = ansible_adhoc(host, "ansible.builtin.command", args, become_user="postgres")[host]
     assert result.get("rc") == 0, f"psql on {host} failed: {result.get('stderr') or result.get('msg')}"
     return [line.split("|") for line in result["stdout"].splitlines()]

@@ -1,5 +1,7 @@
 """The lab's legacy VMs are reachable, serve Odoo through nginx, and hold the seeded estate."""
 
+import configparser
+import hashlib
 import json
 import os
 import re
@@ -10,15 +12,71 @@ import urllib.request
 from pathlib import Path
 
 import psycopg
-from conftest import REPO, STATE_DIR, ansible_adhoc, psql, scalar
+import pytest
+from conftest import (
+    LEGACY_VMS,
+    ODOO_SERVICES,
+    REPO,
+    STATE_DIR,
+    ansible_adhoc,
+    lab_secret,
+    psql,
+    scalar,
+    vms_of_variant,
+)
 from seed_plan import seed_plan
 
-FILESTORE_ROOT = "/var/lib/odoo/.local/share/Odoo/filestore"
+SOURCE_VMS = vms_of_variant("source")
+PACKAGED_VMS = vms_of_variant("packaged")
+SOURCE_ODOO_COMMAND = [
+    "/opt/odoo/venv/bin/python3",
+    "/opt/odoo/src/odoo-bin",
+    "-c",
+    "/etc/odoo-erp/erp.conf",
+    "--workers=2",
+    "--logfile=/var/log/odoo-erp/odoo.log",
+]
 
 
-def http_get(port, path):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as response:
+def http_get(port, path, headers=None):
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers or {})
+    with urllib.request.urlopen(request, timeout=30) as response:
         return response.status, dict(response.headers), response.read()
+
+
+def json_rpc(port, service, method, *args):
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/jsonrpc",
+        data=json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "method": "call",
+                "params": {"service": service, "method": method, "args": args},
+            }
+        ).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        answer = json.loads(response.read())
+    assert "error" not in answer, answer.get("error")
+    return answer["result"]
+
+
+def command(host, args, **become):
+    result = ansible_adhoc(host, "ansible.builtin.command", args, **become)[host]
+    assert result.get("rc") == 0, f"{args} on {host}: {result.get('stderr') or result.get('msg')}"
+    return result["stdout"]
+
+
+def shell(host, args, **become):
+    result = ansible_adhoc(host, "ansible.builtin.shell", args, **become)[host]
+    assert result.get("rc") == 0, f"{args} on {host}: {result.get('stderr') or result.get('msg')}"
+    return result["stdout"]
+
+
+def test_lab_has_a_packaged_and_a_source_install_vm():
+    assert PACKAGED_VMS and SOURCE_VMS
+    assert {variables["lab_odoo_variant"] for variables in LEGACY_VMS.values()} <= set(ODOO_SERVICES)
 
 
 def test_ansible_logs_in_over_ssh_and_becomes_root(legacy_vm):
@@ -29,14 +87,112 @@ def test_ansible_logs_in_over_ssh_and_becomes_root(legacy_vm):
     assert as_root["stdout"] == "0"
 
 
-def test_vm_runs_the_packaged_odoo_service_under_systemd(legacy_vm):
-    host, _ = legacy_vm
+def test_vm_runs_its_odoo_service_under_systemd(legacy_vm):
+    host, variables = legacy_vm
+    service = ODOO_SERVICES[variables["lab_odoo_variant"]]
     result = ansible_adhoc(
-        host, "ansible.builtin.command", "systemctl is-active odoo postgresql@17-main nginx ssh"
+        host, "ansible.builtin.command", f"systemctl is-active {service} postgresql@17-main nginx ssh"
     )[host]
     assert result["stdout_lines"] == ["active"] * 4
-    version = ansible_adhoc(host, "ansible.builtin.command", "dpkg-query -W -f=${Version} odoo-19")[host]
-    assert version["stdout"].startswith("19.0")
+
+
+@pytest.mark.parametrize("host", PACKAGED_VMS)
+def test_packaged_vm_runs_debian_odoo_19_package(host):
+    assert command(host, "dpkg-query -W -f=${Version} odoo-19").startswith("19.0")
+    properties = command(host, "systemctl show odoo -p User -p ExecStart")
+    assert "User=odoo" in properties
+    assert "path=/usr/bin/odoo" in properties
+
+
+@pytest.mark.parametrize("host", SOURCE_VMS)
+def test_source_vm_runs_odoo_from_the_venv_with_the_command_line_workers(host):
+    config = configparser.ConfigParser(inline_comment_prefixes=None)
+    config.read_string(command(host, "cat /etc/odoo-erp/erp.conf", become=True))
+    assert config["options"]["workers"] == "1", "the file must disagree with the command line"
+    assert config["options"]["data_dir"] == LEGACY_VMS[host]["lab_odoo_data_dir"]
+    assert config["options"]["db_port"] == str(LEGACY_VMS[host]["lab_pg_port"])
+    deadline = time.monotonic() + 60
+    while True:
+        processes = json.loads(
+            ansible_adhoc(
+                host,
+                "ansible.builtin.script",
+                f"{REPO}/tests/integration/files/unit_processes.py odoo-erp executable=python3",
+                become=True,
+            )[host]["stdout"]
+        )
+        main, children = processes["main"], processes["children"]
+        workers = [child for child in children if "gevent" not in child["cmdline"]]
+        gevent = [child for child in children if "gevent" in child["cmdline"]]
+        # prefork: 2 HTTP workers (the command line's --workers=2, not the file's 1) and
+        # one cron worker (max_cron_threads = 1), plus the gevent process for websockets.
+        if (len(workers), len(gevent)) == (3, 1) or time.monotonic() > deadline:
+            break
+        time.sleep(5)
+    assert main["user"] == "erp"
+    assert main["cmdline"] == SOURCE_ODOO_COMMAND
+    unit = command(host, "systemctl show odoo-erp -p User -p WorkingDirectory").splitlines()
+    assert sorted(unit) == ["User=erp", "WorkingDirectory=/opt/odoo"]
+    assert len(workers) == 3, children
+    assert len(gevent) == 1, children
+    venv = command(host, "cat /opt/odoo/venv/pyvenv.cfg")
+    assert "include-system-site-packages = true" in venv
+
+
+@pytest.mark.parametrize("host", SOURCE_VMS)
+def test_source_vm_takes_humanize_from_the_venv_only(host):
+    where = command(host, "/opt/odoo/venv/bin/python3 -c 'import humanize; print(humanize.__file__)'")
+    assert where.startswith("/opt/odoo/venv/lib/python3")
+    version = command(host, "/opt/odoo/venv/bin/python3 -m pip show --disable-pip-version-check humanize")
+    assert "Version: 4.12.3" in version
+    system = ansible_adhoc(host, "ansible.builtin.command", "/usr/bin/python3 -c 'import humanize'")[host]
+    assert system.get("rc") != 0, "humanize must not be installed system-wide"
+
+
+@pytest.mark.parametrize("host", SOURCE_VMS)
+def test_source_vm_has_no_odoo_package_and_no_odoo_service(host):
+    installed = shell(
+        host,
+        "dpkg-query -W -f='${db:Status-Abbrev} ${Package}\\n' '*odoo*' 2>/dev/null"
+        " | awk 'substr($1, 2, 1) != \"n\"'; true",
+    )
+    assert installed == ""
+    units = shell(host, "systemctl list-unit-files --no-legend 'odoo.service'; true")
+    assert units == ""
+    leftovers = shell(
+        host, "ls -d /usr/lib/python3/dist-packages/odoo /etc/odoo /usr/bin/odoo 2>/dev/null; true"
+    )
+    assert leftovers == ""
+
+
+@pytest.mark.parametrize("host", SOURCE_VMS)
+def test_source_tree_is_one_git_commit_in_upstream_layout(host):
+    head = command(host, "git -C /opt/odoo/src log --format=%H%x20%s", become_user="erp").splitlines()
+    assert len(head) == 1 and re.fullmatch(r"[0-9a-f]{40} .+", head[0])
+    assert command(host, "git -C /opt/odoo/src status --porcelain", become_user="erp") == ""
+    assert command(host, "ls /opt/odoo/src/odoo/addons").split() == ["base"]
+    addons = command(host, "ls /opt/odoo/src/addons").split()
+    assert {"web", "mail", "sale_management", "purchase"} <= set(addons)
+    assert "base" not in addons
+    owner = command(host, "stat -c %U /opt/odoo/src /opt/odoo/venv /opt/odoo/custom/addons")
+    assert owner.split() == ["erp"] * 3
+
+
+@pytest.mark.parametrize("host", SOURCE_VMS)
+def test_source_vm_postgresql_listens_on_5433(host):
+    assert LEGACY_VMS[host]["lab_pg_port"] == 5433
+    database = LEGACY_VMS[host]["lab_odoo_databases"][0]
+    assert scalar(host, database, "SHOW port") == "5433"
+    listening = shell(host, "ss -Hltn 'sport = :5433'")
+    assert "0.0.0.0:5433" in listening
+
+
+def test_every_database_answers_through_nginx(legacy_vm):
+    _, variables = legacy_vm
+    password, _ = lab_secret("odoo-admin-password")
+    for database in variables["lab_odoo_databases"]:
+        uid = json_rpc(variables["lab_http_port"], "common", "authenticate", database, "admin", password, {})
+        assert isinstance(uid, int) and uid > 0, database
 
 
 def test_web_health_passes_through_nginx(legacy_vm):
@@ -48,10 +204,15 @@ def test_web_health_passes_through_nginx(legacy_vm):
 
 
 def test_websocket_route_reaches_the_gevent_worker(legacy_vm):
+    # /websocket/health belongs to a database's modules: with several databases and no
+    # dbfilter (legacy-vm-2), only a request that names its database finds it.
     _, variables = legacy_vm
-    status, _, body = http_get(variables["lab_http_port"], "/websocket/health")
-    assert status == 200
-    assert json.loads(body)["status"] == "pass"
+    for database in variables["lab_odoo_databases"]:
+        status, _, body = http_get(
+            variables["lab_http_port"], "/websocket/health", {"X-Odoo-Database": database}
+        )
+        assert status == 200, database
+        assert json.loads(body)["status"] == "pass", database
 
 
 def test_seeded_row_counts_match_the_seed_plan(seeded_databases):
@@ -145,6 +306,84 @@ def test_source_postgresql_is_17_without_logical_wal(seeded_databases):
     for host, database, _ in seeded_databases:
         assert scalar(host, database, "SHOW server_version_num").startswith("17")
         assert scalar(host, database, "SHOW wal_level") == "replica"
+        assert scalar(host, database, "SHOW port") == str(LEGACY_VMS[host]["lab_pg_port"])
+
+
+def test_custom_addons_are_installed_and_base_url_set(seeded_databases):
+    for host, database, _ in seeded_databases:
+        variables = LEGACY_VMS[host]
+        addons = variables["lab_odoo_custom_addons"]
+        names = ", ".join(f"'{addon}'" for addon in addons)
+        installed = psql(
+            host,
+            database,
+            "SELECT name, latest_version FROM ir_module_module"
+            f" WHERE state = 'installed' AND name IN ({names})",
+        )
+        assert sorted(name for name, _ in installed) == sorted(addons), f"{host}/{database}"
+        versions = dict(installed)
+        if "lab_erp_extras" in versions:
+            assert versions["lab_erp_extras"] == "19.0.1.2.0"
+        url = scalar(host, database, "SELECT value FROM ir_config_parameter WHERE key = 'web.base.url'")
+        expected = variables.get("lab_odoo_web_base_urls", {}).get(database, f"http://{host}.lab.internal")
+        assert url == expected, f"{host}/{database}"
+
+
+def test_migration_login_reaches_postgresql_through_the_published_port(legacy_vm):
+    host, variables = legacy_vm
+    password, mode = lab_secret(f"{host}-source-postgres-password")
+    assert mode == 0o600
+    endpoint = {
+        "host": "127.0.0.1",
+        "port": variables["lab_pg_host_port"],
+        "user": "odoo_migration",
+        "connect_timeout": 10,
+    }
+    with psycopg.connect(**endpoint, password=password, dbname="postgres") as connection:
+        superuser, replication = connection.execute(
+            "SELECT rolsuper, rolreplication FROM pg_roles WHERE rolname = current_user"
+        ).fetchone()
+        settings = dict(
+            connection.execute(
+                "SELECT name, setting FROM pg_settings"
+                " WHERE name IN ('wal_level', 'port', 'listen_addresses')"
+            ).fetchall()
+        )
+        databases = {row[0] for row in connection.execute("SELECT datname FROM pg_database").fetchall()}
+    assert superuser and replication
+    port = str(variables["lab_pg_port"])
+    assert settings == {"wal_level": "replica", "port": port, "listen_addresses": "*"}
+    assert set(variables["lab_odoo_databases"]) <= databases
+    # pg_hba also lets it open a physical replication connection.
+    physical = {"replication": "true", "autocommit": True, "cursor_factory": psycopg.ClientCursor}
+    with psycopg.connect(**endpoint, password=password, **physical) as walsender:
+        system_id = walsender.execute("IDENTIFY_SYSTEM").fetchone()[0]
+    assert int(system_id) > 0
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(**endpoint, password=password + "x", dbname="postgres").close()
+
+
+def test_inventory_names_the_source_and_target_endpoints():
+    template = (
+        "{{ [odoo_migration_source_pg_host, odoo_migration_source_pg_port, odoo_migration_source_pg_user,"
+        " odoo_migration_source_pg_password | hash('sha256'), odoo_migration_target_pg_host,"
+        " odoo_migration_target_pg_port, odoo_migration_target_pg_user,"
+        " odoo_migration_target_pg_password | hash('sha256')] | join(' ') }}"
+    )
+    results = ansible_adhoc("legacy", "ansible.builtin.debug", f'msg="{template}"')
+    target_password, _ = lab_secret("target-postgres-password")
+    for host, variables in LEGACY_VMS.items():
+        source_password, _ = lab_secret(f"{host}-source-postgres-password")
+        assert results[host]["msg"].split() == [
+            "127.0.0.1",
+            str(variables["lab_pg_host_port"]),
+            "odoo_migration",
+            hashlib.sha256(source_password.encode()).hexdigest(),
+            "127.0.0.1",
+            "5418",
+            "postgres",
+            hashlib.sha256(target_password.encode()).hexdigest(),
+        ]
 
 
 def test_every_attachment_is_in_the_filestore_with_its_sha1_as_name(seeded_databases):
@@ -159,7 +398,8 @@ def test_every_attachment_is_in_the_filestore_with_its_sha1_as_name(seeded_datab
         result = ansible_adhoc(
             host,
             "ansible.builtin.script",
-            f"{REPO}/tests/integration/files/filestore_digest.py {FILESTORE_ROOT}/{database} "
+            f"{REPO}/tests/integration/files/filestore_digest.py "
+            f"{LEGACY_VMS[host]['lab_odoo_data_dir']}/filestore/{database} "
             "executable=python3",
             become=True,
         )[host]
