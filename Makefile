@@ -9,9 +9,9 @@ LAB_SCALE_MB ?= 30
 COLLECTION_LINK := .build/collections/ansible_collections/sysgenpro/odoo_migration
 PLAYBOOK := ansible-playbook -i inventories/lab
 
-.PHONY: demo test setup engine lab-up lab-down lab-clean lab-report lint sanity unit integration build clean
+.PHONY: demo test setup engine lab-up lab-down lab-clean lab-report discover lint sanity unit integration build clean
 
-demo: lab-up lab-report
+demo: lab-up lab-report discover
 
 test: lint sanity unit build integration
 
@@ -37,6 +37,12 @@ lab-clean: setup
 lab-report: setup
 	$(PLAYBOOK) lab/playbooks/report.yml
 	@cat lab/.state/lab-report.md
+
+# Discovery of every legacy VM (or WAVE=<group>): migration-state/<host>/ and the wave report.
+WAVE ?=
+discover: setup
+	$(PLAYBOOK) playbooks/discover.yml $(if $(WAVE),-e wave=$(WAVE))
+	@cat migration-state/reports/discover-*.md
 
 lint: setup
 	yamllint -s .

@@ -33,7 +33,12 @@ def tree(tmp_path):
     settings = {
         "data_dir": {"value": str(tmp_path / "data"), "source": "config file"},
         "addons_path": {
-            "value": [str(custom), str(tmp_path / "missing"), str(tmp_path / "empty"), str(package / "addons")],
+            "value": [
+                str(custom),
+                str(tmp_path / "missing"),
+                str(tmp_path / "empty"),
+                str(package / "addons"),
+            ],
             "source": "config file /etc/o.conf:3",
         },
     }
@@ -111,9 +116,15 @@ def minimal_instance(**overrides):
                 "served": True,
                 "modules": [{"name": "sale", "state": "to upgrade", "latest_version": "19.0.1.0"}],
                 "attachments": {"missing_files": 0, "missing_examples": []},
-                "parameters": {"web.base.url": "http://x", "database.uuid": "u", "database.secret": {"present": True}},
+                "parameters": {
+                    "web.base.url": "http://x",
+                    "database.uuid": "u",
+                    "database.secret": {"present": True},
+                },
                 "filestore": {"path": "/d/filestore/acme", "files": 10, "bytes": 1 << 30},
-                "crons": [{"id": 1, "name": "tick", "nextcall": "2026-01-01", "lastcall": None, "failure_count": 0}],
+                "crons": [
+                    {"id": 1, "name": "tick", "nextcall": "2026-01-01", "lastcall": None, "failure_count": 0}
+                ],
                 "users": {"internal_active": 3},
             }
         ],

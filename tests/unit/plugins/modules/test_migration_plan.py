@@ -36,7 +36,9 @@ def test_second_run_changes_nothing(tmp_path, capsys):
 
 def test_operator_edits_and_comments_survive_and_new_keys_are_appended(tmp_path, capsys):
     path = tmp_path / "plan.yml"
-    operator_text = "# reviewed by ops\nwave: wave3  # moved a wave later\ntenancy: shared\nsizes:\n  workers: 8\n"
+    operator_text = (
+        "# reviewed by ops\nwave: wave3  # moved a wave later\ntenancy: shared\nsizes:\n  workers: 8\n"
+    )
     path.write_text(operator_text)
     result = run(capsys, path=str(path), defaults=dict(DEFAULTS, namespace="odoo-x"))
     assert result["changed"] is True
