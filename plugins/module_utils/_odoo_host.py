@@ -480,6 +480,28 @@ def tree_size(path):
     return {"path": path, "exists": os.path.isdir(path), "files": files, "bytes": size}
 
 
+def filestore_size(path):
+    """Content files of a filestore; Odoo's garbage-collection markers (checklist/) counted apart.
+
+    Odoo writes a marker for every new file and its autovacuum cron removes them later, so
+    counting them in would make the file count move on its own.
+    """
+    found = {"path": path, "exists": os.path.isdir(path), "files": 0, "bytes": 0}
+    for entry in sorted(os.listdir(path)) if found["exists"] else []:
+        full = os.path.join(path, entry)
+        if entry == "checklist":
+            found["gc_markers"] = tree_size(full)["files"]
+        elif os.path.isdir(full):
+            part = tree_size(full)
+            found["files"] += part["files"]
+            found["bytes"] += part["bytes"]
+        else:
+            found["files"] += 1
+            found["bytes"] += os.lstat(full).st_size
+    found.setdefault("gc_markers", 0)
+    return found
+
+
 def owner_of(path):
     try:
         stat = os.stat(path)
@@ -603,7 +625,7 @@ def describe_instance(run, service, databases=None, python_packages=True):
     dbfilter = settings["dbfilter"]["value"] or ""
     for database in found["databases"]:
         name = database["name"]
-        database["filestore"] = tree_size(os.path.join(filestore_root, name))
+        database["filestore"] = filestore_size(os.path.join(filestore_root, name))
         database["filestore"]["owner"] = owner_of(os.path.join(filestore_root, name))
         host_dependent = "%h" in dbfilter or "%d" in dbfilter
         database["served"] = (not served_filter or name in served_filter) and (

@@ -186,3 +186,16 @@ def test_plan_defaults_size_volumes_from_measurements():
     assert plan["sizes"]["database_volume_gib"] == 6
     assert plan["sizes"]["filestore_volume_gib"] == 2
     assert plan["sizes"]["workers"] == 2
+
+
+def test_filestore_size_counts_content_and_leaves_gc_markers_apart(tmp_path):
+    store = tmp_path / "filestore" / "acme"
+    (store / "ab").mkdir(parents=True)
+    (store / "ab" / "ab12").write_bytes(b"12345")
+    (store / "cd").mkdir()
+    (store / "cd" / "cd34").write_bytes(b"123")
+    (store / "checklist" / "ab").mkdir(parents=True)
+    (store / "checklist" / "ab" / "ab12").write_bytes(b"")
+    found = _odoo_host.filestore_size(str(store))
+    assert (found["files"], found["bytes"], found["gc_markers"]) == (2, 8, 1)
+    assert _odoo_host.filestore_size(str(tmp_path / "missing"))["exists"] is False
