@@ -12,6 +12,10 @@ import yaml
 from conftest import LEGACY_VMS, REPO, STATE_DIR, ansible_adhoc, scalar, vms_of_variant
 
 sys.path.insert(0, str(REPO / ".build" / "collections"))
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._journal import (  # noqa: E402
+    read_journal,
+    verify_journal,
+)
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._odoo_host import (  # noqa: E402
     tree_checksum,
 )
@@ -246,6 +250,27 @@ def test_second_run_changes_nothing_and_keeps_operator_edits(discovered):
         report["stats"], 0
     )
     assert plan_path.read_text() == edited
+
+
+def test_journal_records_every_task_with_who_when_and_result(discovered):
+    state_dir, _report = discovered
+    secrets = [path.read_text().strip() for path in (STATE_DIR / "secrets").iterdir()]
+    for host in LEGACY_VMS:
+        path = state_dir / host / "journal.jsonl"
+        assert verify_journal(str(path)) == []
+        records = read_journal(str(path))
+        tasks = [record for record in records if record["action"] == "task"]
+        assert {"operator", "ts", "playbook", "play", "task", "module", "result", "duration_s"} <= set(
+            tasks[-1]
+        )
+        described = [
+            record for record in tasks if record["task"].endswith("Describe the Odoo instance on the VM")
+        ]
+        assert described and described[-1]["result"] == "ok"
+        assert described[-1]["module"] == "sysgenpro.odoo_migration.odoo_instance_info"
+        assert records[-1]["action"] == "playbook" and records[-1]["result"] == "ok"
+        text = path.read_text()
+        assert not any(secret in text for secret in secrets)
 
 
 def test_no_odoo_found_fails_naming_the_search_and_writes_nothing(tmp_path):
