@@ -1,0 +1,158 @@
+#!/usr/bin/python
+# Copyright: sysgenpro
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: odoo_smoke_test
+short_description: Prove an Odoo instance works as a user would, through its HTTP API
+version_added: 0.1.0
+description:
+  - Runs the checks an operator does by hand after a move and fails when any of them fails, with every
+    check's result and timing returned either way.
+  - C(health) GET C(/web/health); C(version) the server series from C(/web/webclient/version_info);
+    C(login) a real login through C(/web/session/authenticate); C(attachment) one stored attachment
+    downloaded and the SHA-1 of its bytes compared with C(ir.attachment.checksum); C(cron) the newest
+    C(lastcall) of the active crons is recent; C(websocket) GET C(/websocket/health).
+  - Reads only. A login opens a session, which changes nothing a migration cares about.
+author:
+  - sysgenpro platform engineering (@sysgenpro)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: The checks only read, so check mode runs them too.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+options:
+  url:
+    description: Base URL of the instance (the proxy in front, or a container's port).
+    type: str
+    required: true
+  database:
+    description: The database to log in to; also sent as C(X-Odoo-Database) for routes without a session.
+    type: str
+    required: true
+  login:
+    description: User that logs in.
+    type: str
+    default: admin
+  password:
+    description: That user's password.
+    type: str
+    required: true
+  headers:
+    description: Extra request headers, such as C(Host) for a name-based proxy.
+    type: dict
+    default: {}
+  checks:
+    description: Which checks to run, in this order.
+    type: list
+    elements: str
+    choices: [health, version, login, attachment, cron, websocket]
+    default: [health, version, login, attachment, cron, websocket]
+  expect_version:
+    description: Series the server must report, such as C(19.0); empty accepts any.
+    type: str
+    default: ""
+  attachment_id:
+    description: The attachment to fetch; by default the first stored binary attachment.
+    type: int
+  cron_max_age_minutes:
+    description: How recent the newest run of an active cron must be.
+    type: float
+    default: 10
+  timeout:
+    description: Seconds for each HTTP request.
+    type: int
+    default: 30
+"""
+
+EXAMPLES = r"""
+- name: Prove the moved instance answers like the old one
+  sysgenpro.odoo_migration.odoo_smoke_test:
+    url: http://127.0.0.1:8069
+    database: acme
+    password: "{{ odoo_admin_password }}"
+    expect_version: "19.0"
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+checks:
+  description: One entry per check run, with C(name), C(ok), C(detail) and C(seconds).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{name: health, ok: true, detail: "HTTP 200 {\"status\": \"pass\"}", seconds: 0.01}]
+failed_checks:
+  description: Names of the checks that failed.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _smoke
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            url=dict(type="str", required=True),
+            database=dict(type="str", required=True),
+            login=dict(type="str", default="admin"),
+            password=dict(type="str", required=True, no_log=True),
+            headers=dict(type="dict", default={}),
+            checks=dict(
+                type="list",
+                elements="str",
+                choices=["health", "version", "login", "attachment", "cron", "websocket"],
+                default=["health", "version", "login", "attachment", "cron", "websocket"],
+            ),
+            expect_version=dict(type="str", default=""),
+            attachment_id=dict(type="int"),
+            cron_max_age_minutes=dict(type="float", default=10),
+            timeout=dict(type="int", default=30),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    client = _smoke.OdooClient(params["url"], params["database"], params["headers"], params["timeout"])
+    available = {
+        "health": (_smoke.check_health, ()),
+        "version": (_smoke.check_version, (params["expect_version"],)),
+        "login": (_smoke.check_login, (params["login"], params["password"])),
+        "attachment": (_smoke.check_attachment, (params["attachment_id"],)),
+        "cron": (_smoke.check_cron, (params["cron_max_age_minutes"],)),
+        "websocket": (_smoke.check_websocket, ()),
+    }
+    wanted = list(params["checks"])
+    if any(name in wanted for name in ("attachment", "cron")) and "login" not in wanted:
+        wanted.insert(0, "login")
+    plan = [(name, available[name][0], available[name][1]) for name in wanted]
+    results = _smoke.run_checks(client, plan)
+    failed = [item["name"] for item in results if not item["ok"]]
+    if failed:
+        module.fail_json(
+            msg="smoke test of %s (%s) failed: %s"
+            % (
+                params["url"],
+                params["database"],
+                "; ".join("%s: %s" % (item["name"], item["detail"]) for item in results if not item["ok"]),
+            ),
+            checks=results,
+            failed_checks=failed,
+        )
+    module.exit_json(changed=False, checks=results, failed_checks=[])
+
+
+if __name__ == "__main__":
+    main()
