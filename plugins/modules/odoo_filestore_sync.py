@@ -160,7 +160,7 @@ seconds:
 
 import os
 import shlex
-import subprocess
+import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -195,32 +195,27 @@ def source_listing(module, spec, path):
 
 
 def send(module, spec, source_path, destination_path, paths):
-    """One tar stream from the source into the destination, file list on the source's stdin."""
+    """One tar stream from the source into the destination; the file list goes to the source's stdin."""
     remote = "tar -C %s --null -T - -cf -" % shlex.quote(source_path)
-    producer_argv = ssh_command(spec, remote) if spec else ["sh", "-c", remote]
+    producer = ssh_command(spec, remote) if spec else ["sh", "-c", remote]
     os.makedirs(destination_path, exist_ok=True)
-    producer = subprocess.Popen(
-        producer_argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    consumer = subprocess.Popen(
-        ["tar", "-C", destination_path, "-xf", "-"], stdin=producer.stdout, stderr=subprocess.PIPE
-    )
-    producer.stdout.close()
-    producer.stdin.write(b"".join(path.encode("utf-8") + b"\0" for path in paths))
-    producer.stdin.close()
-    consumer_err = consumer.communicate()[1]
-    producer_err = producer.stderr.read()
-    producer.wait()
-    if producer.returncode != 0 or consumer.returncode != 0:
+    handle, listing = tempfile.mkstemp(prefix="filestore-sync-")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(b"".join(path.encode("utf-8") + b"\0" for path in paths))
+        # Every word is quoted: the shell only joins the two tars with a pipe.
+        pipeline = "set -o pipefail; %s < %s | tar -C %s -xf -" % (
+            " ".join(shlex.quote(word) for word in producer),
+            shlex.quote(listing),
+            shlex.quote(destination_path),
+        )
+        rc, out, err = module.run_command(pipeline, use_unsafe_shell=True, executable="/bin/bash")
+    finally:
+        os.remove(listing)
+    if rc != 0:
         module.fail_json(
-            msg="sending the filestore delta failed (source tar rc=%s: %s; destination tar rc=%s: %s); "
-            "files already sent are kept, re-run to resume"
-            % (
-                producer.returncode,
-                producer_err.decode("utf-8", "replace")[-500:],
-                consumer.returncode,
-                consumer_err.decode("utf-8", "replace")[-500:],
-            )
+            msg="sending the filestore delta failed (rc=%s): %s; the files already sent are kept, "
+            "re-run to resume" % (rc, (err or out).strip()[-800:])
         )
 
 
