@@ -1,0 +1,1412 @@
+# Copyright: sysgenpro
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The copy-and-follow engine of a PostgreSQL migration (phases P1-P4), private.
+
+prepare source -> prepare target -> snapshot copy -> post-data -> subscription, then watch.
+
+The slot and its snapshot. psycopg 3 has no replication protocol API, but it runs the
+replication command `CREATE_REPLICATION_SLOT <slot> LOGICAL pgoutput (SNAPSHOT 'export')`
+as a simple query on a `replication=database` connection and returns its row (slot name,
+consistent point, snapshot name, plugin; str or bytes depending on the version: both are
+accepted). Verified against PostgreSQL 17 (tests/integration/test_pg_replication.py). The
+snapshot stays importable only while that connection stays open and idle, so a small
+detached process, the *snapshot holder* (HOLDER_SOURCE, run with the module's Python),
+creates the slot and then waits on the idle connection. The copy workers import the
+snapshot with `SET TRANSACTION SNAPSHOT`; a copy killed with SIGKILL finds the holder
+still alive on re-run and re-imports the same snapshot. If the holder is gone before the
+data is copied, the engine stops and says so: copying the rest under a newer snapshot
+would silently lose or duplicate rows. The holder is released (its backend terminated)
+once the subscription exists on the slot.
+
+Bookkeeping lives on the target, in `odoo_migration.copy_state` (key/value: which phases
+are done, slot, snapshot, holder) and `odoo_migration.copy_progress` (one row per chunk);
+each chunk's rows commit together with its progress row, so a resumed copy skips done
+chunks and redoes a half-done one from scratch (its id range deleted first).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._preflight import (
+    POLICY_FULL,
+    POLICY_REFUSE,
+    REPLICA_IDENTITY_POLICIES,
+    collect_tables,
+    collect_unique_indexes,
+    index_problems,
+    pick_identity_index,
+    quote_ident,
+    quote_literal,
+)
+
+APPLICATION_NAME = "odoo_migration_replication"
+HELPER_SCHEMA = "odoo_migration"
+PUBLICATION = "odoo_migration"
+SUBSCRIPTION = "odoo_migration"
+DEFAULT_SLOT = "odoo_migration"
+DEFAULT_JOBS = 4
+DEFAULT_CHUNK_ROWS = 100000
+ABORT_RATIO = 0.8
+HOLDER_MAX_SECONDS = 7 * 24 * 3600
+COPY_BUFFER = 1 << 20
+POLICIES = REPLICA_IDENTITY_POLICIES + ("index_only",)
+
+__all__ = ["POLICY_FULL", "POLICY_REFUSE"]
+
+# State keys on the target, in the order they are reached.
+PHASES = ("pre_data", "early_keys", "slot", "plan", "data", "post_data", "analyze", "subscription")
+
+
+class ReplicationError(_pg.PgError):
+    """A step of the migration failed; the message says what to do (no secret in it)."""
+
+
+# --------------------------------------------------------------------------------------
+# Pure parts (unit-tested)
+# --------------------------------------------------------------------------------------
+
+
+def qname(schema, name):
+    return "%s.%s" % (quote_ident(schema), quote_ident(name))
+
+
+class StepLog:
+    """Every step with its duration; `steps` is what the module returns."""
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self.steps = []
+
+    def run(self, name, func, *args, **kwargs):
+        started = self.clock()
+        entry = {"step": name, "seconds": None, "changed": False, "detail": None}
+        self.steps.append(entry)
+        try:
+            outcome = func(*args, **kwargs)
+        finally:
+            entry["seconds"] = round(self.clock() - started, 3)
+        if isinstance(outcome, tuple):
+            entry["changed"], entry["detail"] = bool(outcome[0]), outcome[1]
+        else:
+            entry["changed"] = bool(outcome)
+        return outcome
+
+    def skip(self, name, why):
+        self.steps.append({"step": name, "seconds": 0.0, "changed": False, "detail": "skipped: %s" % why})
+
+    @property
+    def changed(self):
+        return any(step["changed"] for step in self.steps)
+
+
+def replica_identity_fixes(tables, indexes, policy):
+    """Statements that give every table a replica identity, and tables refused.
+
+    tables: rows of _preflight.collect_tables; indexes: of collect_unique_indexes.
+    policy: full (REPLICA IDENTITY FULL where no usable unique index), refuse (report them),
+    index_only (same as refuse; kept for symmetry with the preflight wording).
+    Returns (statements, refused): statements as [(table_qualified, sql)].
+    """
+    if policy not in POLICIES:
+        raise ValueError("replica_identity_policy must be one of %s" % ", ".join(POLICIES))
+    by_table = {}
+    for index in indexes:
+        by_table.setdefault(index["table_oid"], []).append(index)
+    statements, refused = [], []
+    for table in tables:
+        if table.get("relkind") == "p" or table.get("relpersistence") == "u":
+            continue  # partitions replicate through their leaves; unlogged tables never do
+        setting = table.get("relreplident") or "d"
+        own = by_table.get(table["oid"], [])
+        name = table.get("qualified") or qname(table["schema"], table["name"])
+        if setting in ("f", "i"):
+            continue
+        if setting == "d" and any(ix.get("is_primary") and not index_problems(ix) for ix in own):
+            continue
+        chosen = pick_identity_index(own)
+        if chosen is not None:
+            statements.append(
+                (
+                    name,
+                    "ALTER TABLE %s REPLICA IDENTITY USING INDEX %s"
+                    % (name, chosen.get("quoted_name") or quote_ident(chosen["name"])),
+                )
+            )
+        elif policy == POLICY_FULL:
+            statements.append((name, "ALTER TABLE %s REPLICA IDENTITY FULL" % name))
+        else:
+            refused.append(name)
+    return statements, refused
+
+
+def plan_chunks(tables, chunk_rows):
+    """Split the copy into chunks, largest table first.
+
+    tables: dicts schema, name, bytes, rows (exact or estimated), id_column (a single
+    integer primary-key column or None), min_id, max_id (under the snapshot).
+    A table with an integer key and more than chunk_rows rows is split into id ranges
+    [lo, hi) of about chunk_rows rows each (by the id density); other tables are one chunk
+    (lo = hi = None). Returns chunk dicts: schema, name, chunk, lo, hi, bytes, order.
+    """
+    if chunk_rows < 1:
+        raise ValueError("chunk_rows must be at least 1")
+    ordered = sorted(tables, key=lambda t: (-(t.get("bytes") or 0), t["schema"], t["name"]))
+    chunks = []
+    for table in ordered:
+        rows = table.get("rows") or 0
+        lo, hi = table.get("min_id"), table.get("max_id")
+        if table.get("id_column") and lo is not None and hi is not None and rows > chunk_rows:
+            span = hi - lo + 1
+            parts = max(1, -(-rows // chunk_rows))
+            width = max(1, -(-span // parts))
+            start = lo
+            number = 0
+            while start <= hi:
+                end = start + width
+                chunks.append(
+                    {
+                        "schema": table["schema"],
+                        "name": table["name"],
+                        "chunk": number,
+                        "lo": start,
+                        "hi": end,
+                        "bytes": (table.get("bytes") or 0) // parts,
+                    }
+                )
+                number += 1
+                start = end
+            # The last range is open-ended, so nothing beyond max_id is missed.
+            chunks[-1]["hi"] = None
+        else:
+            chunks.append(
+                {
+                    "schema": table["schema"],
+                    "name": table["name"],
+                    "chunk": 0,
+                    "lo": None,
+                    "hi": None,
+                    "bytes": table.get("bytes") or 0,
+                }
+            )
+    # Big chunks first across tables, so the slowest work starts early.
+    chunks.sort(key=lambda c: (-(c["bytes"] or 0), c["schema"], c["name"], c["chunk"]))
+    for order, chunk in enumerate(chunks):
+        chunk["order"] = order
+    return chunks
+
+
+def chunk_predicate(id_column, lo, hi):
+    """WHERE clause of one chunk ('' for a whole-table chunk)."""
+    parts = []
+    if lo is not None:
+        parts.append("%s >= %d" % (quote_ident(id_column), int(lo)))
+    if hi is not None:
+        parts.append("%s < %d" % (quote_ident(id_column), int(hi)))
+    return (" WHERE " + " AND ".join(parts)) if parts else ""
+
+
+def copy_statements(schema, name, columns, id_column, lo, hi):
+    """(source COPY TO, target COPY FROM, target cleanup) for one chunk, binary format."""
+    table = qname(schema, name)
+    cols = ", ".join(quote_ident(c) for c in columns)
+    where = chunk_predicate(id_column, lo, hi) if id_column else ""
+    source = "COPY (SELECT %s FROM ONLY %s%s) TO STDOUT (FORMAT binary)" % (cols, table, where)
+    target = "COPY %s (%s) FROM STDIN (FORMAT binary)" % (table, cols)
+    if where:
+        cleanup = "DELETE FROM ONLY %s%s" % (table, where)
+    else:
+        cleanup = "DELETE FROM ONLY %s" % table
+    return source, target, cleanup
+
+
+def resume_decision(state, holder_alive):
+    """What to do with the copy, given the target's copy_state and whether the snapshot
+    can still be imported. Returns (action, message): action one of
+    'start' (no slot yet), 'resume' (slot and snapshot alive, data not done),
+    'restart_required' (data not done and the snapshot is lost), 'copied' (data done)."""
+    if state.get("data") == "done":
+        return "copied", "every chunk is copied"
+    if not state.get("slot"):
+        return "start", "no slot yet: create it and export its snapshot"
+    if holder_alive:
+        return "resume", "the snapshot of slot %s is still held: resume the copy" % state.get("slot")
+    return "restart_required", (
+        "the copy of slot %s is incomplete and its exported snapshot is gone (the snapshot holder "
+        "process or its connection ended), so the remaining chunks cannot be copied at the same "
+        "instant as the done ones. Restart the copy from scratch: run this module with state=absent "
+        "and drop_target_database=true (drops subscription, slot, publication, helper schema and "
+        "the target database), then state=replicating again." % state.get("slot")
+    )
+
+
+def subscription_sql(conninfo_text, slot, binary=True, streaming="parallel", target_major=18):
+    """CREATE SUBSCRIPTION on an existing slot, no initial copy."""
+    options = ["create_slot = false", "slot_name = %s" % quote_literal(slot), "copy_data = false"]
+    if binary:
+        options.append("binary = true")
+    if streaming and target_major >= 14:
+        options.append("streaming = %s" % (streaming if target_major >= 16 else "on"))
+    if target_major >= 15:
+        options.append("disable_on_error = true")
+    return "CREATE SUBSCRIPTION %s CONNECTION %s PUBLICATION %s WITH (%s)" % (
+        quote_ident(SUBSCRIPTION),
+        quote_literal(conninfo_text),
+        quote_ident(PUBLICATION),
+        ", ".join(options),
+    )
+
+
+def conninfo(host, port, user, password, dbname, sslmode=None):
+    """A libpq keyword/value string, values quoted."""
+
+    def value(text):
+        return "'%s'" % str(text).replace("\\", "\\\\").replace("'", "\\'")
+
+    parts = [
+        "host=%s" % value(host),
+        "port=%s" % int(port),
+        "user=%s" % value(user),
+        "dbname=%s" % value(dbname),
+    ]
+    if password:
+        parts.append("password=%s" % value(password))
+    if sslmode:
+        parts.append("sslmode=%s" % value(sslmode))
+    return " ".join(parts)
+
+
+def secret_variants(secret):
+    """A password as it can appear in a subscription's SQL: as is, conninfo-escaped, and each
+    of those inside an SQL literal (quotes doubled). _pg.redact adds URL and conninfo forms."""
+    if not secret:
+        return []
+    conninfo_form = secret.replace("\\", "\\\\").replace("'", "\\'")
+    forms = set([secret, conninfo_form, secret.replace("'", "''"), conninfo_form.replace("'", "''")])
+    return sorted(forms, key=len, reverse=True)
+
+
+def budget_verdict(retained_bytes, budget_bytes, ratio=ABORT_RATIO):
+    """(over, limit): over is True when retained WAL exceeds ratio * budget."""
+    if not budget_bytes or retained_bytes is None:
+        return False, None
+    limit = int(budget_bytes * ratio)
+    return retained_bytes > limit, limit
+
+
+# --------------------------------------------------------------------------------------
+# SQL helpers
+# --------------------------------------------------------------------------------------
+
+
+def _one(conn, sql, params=None):
+    return conn.execute(sql, params).fetchone()
+
+
+def _all(conn, sql, params=None):
+    return conn.execute(sql, params).fetchall()
+
+
+def _exists_database(conn, name):
+    return _one(conn, "SELECT 1 AS x FROM pg_database WHERE datname = %s", (name,)) is not None
+
+
+def _connect(endpoint, statement_timeout_ms=0):
+    return _pg.connect(endpoint, APPLICATION_NAME, statement_timeout_ms=statement_timeout_ms)
+
+
+def _state(conn):
+    """The target's copy_state as a dict ({} when it does not exist yet)."""
+    exists = _one(conn, "SELECT to_regclass('odoo_migration.copy_state') IS NOT NULL AS x")["x"]
+    if not exists:
+        return {}
+    return dict(
+        (row["key"], row["value"]) for row in _all(conn, "SELECT key, value FROM odoo_migration.copy_state")
+    )
+
+
+def _set_state(conn, key, value):
+    conn.execute(
+        "INSERT INTO odoo_migration.copy_state (key, value) VALUES (%s, %s) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = clock_timestamp()",
+        (key, str(value)),
+    )
+
+
+BOOKKEEPING_SQL = """
+CREATE SCHEMA IF NOT EXISTS odoo_migration;
+CREATE TABLE IF NOT EXISTS odoo_migration.copy_state (
+    key text PRIMARY KEY, value text, updated_at timestamptz DEFAULT clock_timestamp());
+CREATE TABLE IF NOT EXISTS odoo_migration.copy_progress (
+    table_schema text NOT NULL, table_name text NOT NULL, chunk int NOT NULL,
+    lo bigint, hi bigint, id_column text, ord int NOT NULL, bytes bigint,
+    done boolean NOT NULL DEFAULT false, rows bigint, seconds double precision, attempts int DEFAULT 0,
+    done_at timestamptz, PRIMARY KEY (table_schema, table_name, chunk));
+"""
+
+HELPER_SOURCE_SQL = """
+CREATE SCHEMA IF NOT EXISTS odoo_migration;
+CREATE TABLE IF NOT EXISTS odoo_migration.heartbeat (id int PRIMARY KEY, beat timestamptz);
+CREATE TABLE IF NOT EXISTS odoo_migration.marker (
+    id bigserial PRIMARY KEY, token text UNIQUE, created_at timestamptz DEFAULT clock_timestamp());
+INSERT INTO odoo_migration.heartbeat (id, beat) VALUES (1, clock_timestamp()) ON CONFLICT (id) DO NOTHING;
+"""
+
+
+# --------------------------------------------------------------------------------------
+# The snapshot holder
+# --------------------------------------------------------------------------------------
+
+# Run as `python -c HOLDER_SOURCE` in its own session; reads a JSON config on stdin
+# (connection keywords with the password, slot, max_seconds), creates the slot with an
+# exported snapshot, prints one JSON line (slot, lsn, snapshot, backend_pid), closes
+# stdout and then keeps the connection open and idle until the server ends it
+# (pg_terminate_backend by the engine) or max_seconds pass.
+HOLDER_SOURCE = r"""
+import json, os, select, sys, time
+import psycopg
+cfg = json.loads(sys.stdin.read())
+try:
+    conn = psycopg.connect(autocommit=True, replication="database", **cfg["conn"])
+    pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+    row = conn.execute(
+        "CREATE_REPLICATION_SLOT %s LOGICAL pgoutput (SNAPSHOT 'export')" % cfg["slot_ident"]
+    ).fetchone()
+    vals = [v.decode() if isinstance(v, bytes) else v for v in row]
+    out = {"slot": vals[0], "lsn": vals[1], "snapshot": vals[2]}
+    out.update(backend_pid=pid, holder_pid=os.getpid())
+except Exception as error:
+    out = {"error": str(error).replace(cfg["conn"].get("password") or "\0", "********")}
+    sys.stdout.write(json.dumps(out) + "\n"); sys.stdout.flush()
+    sys.exit(1)
+sys.stdout.write(json.dumps(out) + "\n"); sys.stdout.flush()
+os.close(1); os.close(2)
+deadline = time.monotonic() + cfg.get("max_seconds", 604800)
+sock = conn.pgconn.socket
+while time.monotonic() < deadline:
+    ready, _, _ = select.select([sock], [], [], 5)
+    if ready:
+        # The server wrote (its termination notice) or closed the socket (EOF raises).
+        try:
+            conn.pgconn.consume_input()
+        except Exception:
+            break
+        if conn.pgconn.status != 0:
+            break
+"""
+
+
+def start_snapshot_holder(endpoint, slot, max_seconds=HOLDER_MAX_SECONDS, python=None):
+    """Start the detached holder; return its JSON line (slot, lsn, snapshot, backend_pid)."""
+    config = {
+        "conn": endpoint.connect_kwargs(APPLICATION_NAME + "_snapshot_holder"),
+        "slot_ident": quote_ident(slot),
+        "max_seconds": max_seconds,
+    }
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    proc = subprocess.Popen(
+        [python or sys.executable, "-c", HOLDER_SOURCE],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        close_fds=True,
+        env=env,
+    )
+    proc.stdin.write(json.dumps(config).encode())
+    proc.stdin.close()
+    line = proc.stdout.readline().decode()
+    proc.stdout.close()
+    try:
+        info = json.loads(line)
+    except ValueError:
+        proc.wait(timeout=10)
+        raise ReplicationError(
+            "the snapshot holder process printed nothing (exit code %s): is psycopg importable by %s?"
+            % (proc.returncode, python or sys.executable)
+        )
+    if "error" in info:
+        proc.wait(timeout=10)
+        raise ReplicationError(
+            "cannot create replication slot %s with an exported snapshot on %s: %s"
+            % (slot, endpoint.describe(), _pg.error_text(info["error"], [endpoint.password]))
+        )
+    return info
+
+
+def snapshot_importable(endpoint, snapshot):
+    """True when a new transaction can still import `snapshot` (its holder is alive)."""
+    if not snapshot:
+        return False
+    conn = _connect(endpoint)
+    try:
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try:
+            conn.execute("SET TRANSACTION SNAPSHOT %s" % quote_literal(snapshot))
+            return True
+        except _pg.psycopg.Error:
+            return False
+        finally:
+            conn.execute("ROLLBACK")
+    finally:
+        conn.close()
+
+
+def release_holder(source_conn, backend_pid):
+    """End the holder's replication connection (the holder process exits with it)."""
+    if not backend_pid:
+        return False
+    row = _one(
+        source_conn,
+        "SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity WHERE pid = %s "
+        "AND application_name = %s",
+        (int(backend_pid), APPLICATION_NAME + "_snapshot_holder"),
+    )
+    return bool(row and row["done"])
+
+
+# --------------------------------------------------------------------------------------
+# The engine
+# --------------------------------------------------------------------------------------
+
+
+class Migration:
+    """One source database to one target database; run() brings it to `replicating`."""
+
+    def __init__(
+        self,
+        source,
+        target,
+        subscription_conninfo,
+        jobs=DEFAULT_JOBS,
+        chunk_rows=DEFAULT_CHUNK_ROWS,
+        replica_identity_policy=POLICY_REFUSE,
+        pg_dump_command=("pg_dump",),
+        psql_command=("psql",),
+        slot=DEFAULT_SLOT,
+        target_database=None,
+        check_mode=False,
+        log=None,
+        subscription_password=None,
+    ):
+        self.source = source
+        self.target_server = target.with_database("postgres") if target.database is None else target
+        self.target_database = target_database or source.database
+        self.target = target.with_database(self.target_database)
+        self.subscription_conninfo = subscription_conninfo
+        self.jobs = max(1, int(jobs))
+        self.chunk_rows = int(chunk_rows)
+        self.policy = replica_identity_policy
+        self.pg_dump_command = list(pg_dump_command)
+        self.psql_command = list(psql_command)
+        self.slot = slot
+        self.check_mode = check_mode
+        self.log = log or StepLog()
+        self.secrets = []
+        for secret in (source.password, target.password, subscription_password):
+            self.secrets.extend(secret_variants(secret))
+        self.result = {"copy": None, "would": []}
+
+    # -- helpers -----------------------------------------------------------------------
+    def _fail(self, text):
+        raise ReplicationError(_pg.redact(text, self.secrets))
+
+    def _would(self, what):
+        self.result["would"].append(what)
+        return True, "check mode: would %s" % what
+
+    def _target_conn(self):
+        return _connect(self.target)
+
+    # -- P1: source --------------------------------------------------------------------
+    def prepare_source(self, conn):
+        done = []
+        version = _one(conn, "SELECT current_setting('server_version_num')::int AS v")["v"]
+        wal_level = _one(conn, "SELECT current_setting('wal_level') AS v")["v"]
+        if wal_level != "logical":
+            self._fail(
+                "wal_level is %s on the source %s; set wal_level = logical and restart it "
+                "(see pg_migration_preflight)" % (wal_level, self.source.describe())
+            )
+        helper = _one(
+            conn,
+            "SELECT to_regclass('odoo_migration.heartbeat') IS NOT NULL AND "
+            "to_regclass('odoo_migration.marker') IS NOT NULL AS x",
+        )["x"]
+        if not helper:
+            if self.check_mode:
+                self._would("create the helper schema odoo_migration on the source")
+            else:
+                with conn.transaction():
+                    conn.execute(HELPER_SOURCE_SQL)
+                done.append("helper schema")
+        statements, refused = replica_identity_fixes(
+            collect_tables(conn), collect_unique_indexes(conn, version), self.policy
+        )
+        if refused:
+            self._fail(
+                "%d table(s) have neither a primary key nor a usable unique index, so UPDATE and DELETE "
+                "on them would fail once published: %s. Add a primary key, or set "
+                "replica_identity_policy=full (REPLICA IDENTITY FULL)."
+                % (len(refused), ", ".join(refused[:20]))
+            )
+        for _table, sql in statements:
+            if self.check_mode:
+                self._would(sql)
+            else:
+                conn.execute(sql)
+                done.append(sql)
+        self.result["replica_identity_fixes"] = [item[1] for item in statements]
+        if not _one(conn, "SELECT 1 AS x FROM pg_publication WHERE pubname = %s", (PUBLICATION,)):
+            if self.check_mode:
+                self._would("CREATE PUBLICATION odoo_migration FOR ALL TABLES")
+            else:
+                conn.execute("CREATE PUBLICATION %s FOR ALL TABLES" % quote_ident(PUBLICATION))
+                done.append("publication")
+        return bool(done) or (self.check_mode and bool(self.result["would"])), ", ".join(done) or None
+
+    # -- P1: target --------------------------------------------------------------------
+    def source_roles(self, conn):
+        """Roles that own objects in the source database or are named in its ACLs."""
+        rows = _all(
+            conn,
+            "WITH owners AS ("
+            " SELECT relowner AS r FROM pg_class UNION SELECT nspowner FROM pg_namespace "
+            " UNION SELECT proowner FROM pg_proc UNION SELECT typowner FROM pg_type "
+            " UNION SELECT datdba FROM pg_database WHERE datname = current_database() "
+            " UNION SELECT (aclexplode(relacl)).grantee FROM pg_class WHERE relacl IS NOT NULL "
+            " UNION SELECT (aclexplode(nspacl)).grantee FROM pg_namespace WHERE nspacl IS NOT NULL) "
+            "SELECT DISTINCT a.rolname::text AS name FROM owners o JOIN pg_roles a ON a.oid = o.r "
+            "WHERE a.rolname !~ '^pg_' AND a.oid <> 10 ORDER BY 1",
+        )
+        return [row["name"] for row in rows]
+
+    def prepare_target_roles(self, source_conn, server_conn):
+        created = []
+        for role in self.source_roles(source_conn):
+            if _one(server_conn, "SELECT 1 AS x FROM pg_roles WHERE rolname = %s", (role,)):
+                continue
+            sql = "CREATE ROLE %s NOLOGIN NOSUPERUSER NOREPLICATION" % quote_ident(role)
+            if self.check_mode:
+                self._would(sql)
+            else:
+                server_conn.execute(sql)
+            created.append(role)
+        return bool(created), ("created " + ", ".join(created)) if created else None
+
+    def prepare_target_database(self, source_conn, server_conn):
+        if _exists_database(server_conn, self.target_database):
+            return False, None
+        info = _one(
+            source_conn,
+            "SELECT pg_encoding_to_char(d.encoding) AS encoding, d.datcollate, d.datctype, "
+            "pg_get_userbyid(d.datdba) AS owner, d.datdba = 10 AS owner_super "
+            "FROM pg_database d JOIN pg_roles a ON a.oid = d.datdba WHERE d.datname = current_database()",
+        )
+        owner = "" if info["owner_super"] else " OWNER %s" % quote_ident(info["owner"])
+        sql = "CREATE DATABASE %s%s TEMPLATE template0 ENCODING %s LC_COLLATE %s LC_CTYPE %s" % (
+            quote_ident(self.target_database),
+            owner,
+            quote_literal(info["encoding"]),
+            quote_literal(info["datcollate"]),
+            quote_literal(info["datctype"]),
+        )
+        if self.check_mode:
+            return self._would(sql)
+        server_conn.execute(sql)
+        return True, sql
+
+    def _client_env(self, endpoint):
+        env = dict(os.environ)
+        env.update(
+            PGHOST=endpoint.host,
+            PGPORT=str(endpoint.port),
+            PGUSER=endpoint.user,
+            PGDATABASE=endpoint.database,
+            PGSSLMODE=endpoint.sslmode,
+            PGAPPNAME=APPLICATION_NAME,
+        )
+        if endpoint.password:
+            env["PGPASSWORD"] = endpoint.password
+        else:
+            env.pop("PGPASSWORD", None)
+        return env
+
+    def restore_pre_data(self):
+        """pg_dump --section=pre-data of the source piped into psql on the target, in one
+        transaction together with the bookkeeping tables and the 'pre_data' state."""
+        if self.check_mode:
+            return self._would("restore the source's pre-data schema into the target database")
+        dump = subprocess.run(
+            self.pg_dump_command + ["--section=pre-data", "--no-publications", "--no-subscriptions"],
+            env=self._client_env(self.source),
+            capture_output=True,
+            check=False,
+        )
+        if dump.returncode != 0:
+            self._fail(
+                "pg_dump --section=pre-data of the source failed (exit %s): %s"
+                % (dump.returncode, dump.stderr.decode(errors="replace")[-2000:])
+            )
+        script = dump.stdout + ("\n" + BOOKKEEPING_SQL).encode()
+        script += b"\nINSERT INTO odoo_migration.copy_state (key, value) VALUES ('pre_data', 'done');\n"
+        restore = subprocess.run(
+            self.psql_command + ["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-f", "-"],
+            input=script,
+            env=self._client_env(self.target),
+            capture_output=True,
+            check=False,
+        )
+        if restore.returncode != 0:
+            self._fail(
+                "restoring the pre-data schema into the target failed (exit %s); nothing was kept "
+                "(one transaction): %s"
+                % (restore.returncode, restore.stderr.decode(errors="replace")[-2000:])
+            )
+        return True, "%d bytes of schema" % len(dump.stdout)
+
+    # -- keys and post-data from the source catalog -------------------------------------
+    def source_constraints_and_indexes(self, conn):
+        """Post-data objects of the source, as (kind, schema, table, name, sql)."""
+        items = []
+        for row in _all(
+            conn,
+            "SELECT n.nspname AS schema, c.relname AS tbl, con.conname AS name, con.contype::text AS kind, "
+            "pg_get_constraintdef(con.oid) AS def, "
+            "(SELECT i.indisreplident FROM pg_index i WHERE i.indexrelid = con.conindid) AS replident "
+            "FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE con.contype IN ('p', 'u', 'x', 'f') AND c.relkind IN ('r', 'p') "
+            "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_' "
+            "AND con.conparentid = 0 ORDER BY 1, 2, 3",
+        ):
+            table = qname(row["schema"], row["tbl"])
+            sql = "ALTER TABLE ONLY %s ADD CONSTRAINT %s %s" % (table, quote_ident(row["name"]), row["def"])
+            kind = {"p": "primary_key", "u": "unique", "x": "exclusion", "f": "foreign_key"}[row["kind"]]
+            if kind == "unique" and row["replident"]:
+                kind = "replident_unique"
+            items.append((kind, row["schema"], row["tbl"], row["name"], sql))
+        for row in _all(
+            conn,
+            "SELECT n.nspname AS schema, c.relname AS tbl, ic.relname AS name, "
+            "pg_get_indexdef(i.indexrelid) AS def, i.indisreplident AS replident "
+            "FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
+            "JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind IN ('r', 'p', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+            "AND n.nspname !~ '^pg_' AND NOT EXISTS (SELECT 1 FROM pg_constraint con "
+            "  WHERE con.conindid = i.indexrelid AND con.contype IN ('p', 'u', 'x')) "
+            "AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid) ORDER BY 1, 2, 3",
+        ):
+            kind = "replident_index" if row["replident"] else "index"
+            items.append((kind, row["schema"], row["tbl"], row["name"], row["def"]))
+        for row in _all(
+            conn,
+            "SELECT n.nspname AS schema, c.relname AS tbl, t.tgname AS name, pg_get_triggerdef(t.oid) AS def "
+            "FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE NOT t.tgisinternal AND t.tgparentid = 0 "
+            "AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2, 3",
+        ):
+            items.append(("trigger", row["schema"], row["tbl"], row["name"], row["def"]))
+        for row in _all(
+            conn,
+            "SELECT n.nspname AS schema, c.relname AS tbl, c.relreplident::text AS ri "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind = 'r' AND c.relreplident IN ('f', 'i') AND n.nspname !~ '^pg_' "
+            "AND n.nspname <> 'information_schema' ORDER BY 1, 2",
+        ):
+            table = qname(row["schema"], row["tbl"])
+            if row["ri"] == "f":
+                items.append(
+                    (
+                        "replident_full",
+                        row["schema"],
+                        row["tbl"],
+                        None,
+                        "ALTER TABLE %s REPLICA IDENTITY FULL" % table,
+                    )
+                )
+        return items
+
+    @staticmethod
+    def _object_exists(conn, kind, schema, table, name):
+        if kind in ("primary_key", "unique", "replident_unique", "exclusion", "foreign_key"):
+            sql = (
+                "SELECT 1 AS x FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s "
+                "AND con.conname = %s"
+            )
+            return _one(conn, sql, (schema, table, name)) is not None
+        if kind in ("index", "replident_index"):
+            return _one(conn, "SELECT to_regclass(%s) IS NOT NULL AS x", (qname(schema, name),))["x"]
+        if kind == "trigger":
+            sql = (
+                "SELECT 1 AS x FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s "
+                "AND t.tgname = %s"
+            )
+            return _one(conn, sql, (schema, table, name)) is not None
+        return False
+
+    def _apply_items(self, items, parallel=True):
+        """Create the objects that are missing on the target, `jobs` at a time."""
+        todo = []
+        conn = self._target_conn()
+        try:
+            for item in items:
+                if item[0] == "replident_full" or not self._object_exists(conn, *item[:4]):
+                    todo.append(item)
+        finally:
+            conn.close()
+        if not todo:
+            return 0
+        if self.check_mode:
+            for item in todo:
+                self._would(item[4])
+            return len(todo)
+        lock = threading.Lock()
+        conns = []
+        errors = []
+
+        def work(item):
+            with lock:
+                c = conns.pop() if conns else None
+            if c is None:
+                c = self._target_conn()
+                c.execute("SET maintenance_work_mem = '256MB'")
+            try:
+                c.execute(item[4])
+                if item[0] in ("replident_unique", "replident_index"):
+                    index = item[3]
+                    c.execute(
+                        "ALTER TABLE %s REPLICA IDENTITY USING INDEX %s"
+                        % (qname(item[1], item[2]), quote_ident(index))
+                    )
+            except _pg.psycopg.Error as error:
+                errors.append("%s: %s" % (item[4][:200], _pg.error_text(error, self.secrets)))
+            with lock:
+                conns.append(c)
+
+        with ThreadPoolExecutor(max_workers=self.jobs if parallel else 1) as pool:
+            list(pool.map(work, todo))
+        for c in conns:
+            c.close()
+        if errors:
+            self._fail(
+                "creating %d object(s) on the target failed: %s" % (len(errors), "; ".join(errors[:5]))
+            )
+        return len(todo)
+
+    def early_keys(self, items):
+        """Primary keys and replica-identity indexes: apply needs them, create before data."""
+        early = [
+            i
+            for i in items
+            if i[0] in ("primary_key", "replident_unique", "replident_index", "replident_full")
+        ]
+        count = self._apply_items(early)
+        return bool(count), "%d primary key / replica identity object(s)" % count
+
+    def post_data(self, items):
+        """Secondary indexes and unique constraints in parallel, then foreign keys, then triggers."""
+        rest = [i for i in items if i[0] in ("unique", "exclusion", "index")]
+        count = self._apply_items(rest)
+        fks = [i for i in items if i[0] == "foreign_key"]
+        count += self._apply_items(fks)
+        count += self._apply_items([i for i in items if i[0] == "trigger"])
+        return bool(count), "%d index/constraint/trigger object(s)" % count
+
+    # -- P2: copy ----------------------------------------------------------------------
+    def copy_tables(self, src):
+        """Tables to copy, with their columns and integer key (from the source catalog)."""
+        rows = _all(
+            src,
+            "SELECT n.nspname AS schema, c.relname AS name, pg_table_size(c.oid)::bigint AS bytes, "
+            "greatest(c.reltuples, 0)::bigint AS rows, "
+            "(SELECT json_agg(a.attname ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = c.oid "
+            "  AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '') AS columns, "
+            "(SELECT a.attname FROM pg_constraint con JOIN pg_attribute a ON a.attrelid = con.conrelid "
+            "   AND a.attnum = con.conkey[1] WHERE con.conrelid = c.oid AND con.contype = 'p' "
+            "   AND array_length(con.conkey, 1) = 1 AND a.atttypid IN ('int2'::regtype, 'int4'::regtype, "
+            "   'int8'::regtype)) AS id_column "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind = 'r' AND c.relpersistence = 'p' "
+            "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_' "
+            "ORDER BY 1, 2",
+        )
+        return rows
+
+    def _plan(self, snapshot):
+        """Plan chunks under the snapshot and store them in copy_progress (once)."""
+        src = _connect(self.source)
+        try:
+            src.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            src.execute("SET TRANSACTION SNAPSHOT %s" % quote_literal(snapshot))
+            tables = self.copy_tables(src)
+            for table in tables:
+                if table["id_column"] and table["rows"] > self.chunk_rows:
+                    col = quote_ident(table["id_column"])
+                    row = _one(
+                        src,
+                        "SELECT min(%s)::bigint AS lo, max(%s)::bigint AS hi, count(*)::bigint AS n "
+                        "FROM ONLY %s" % (col, col, qname(table["schema"], table["name"])),
+                    )
+                    table["min_id"], table["max_id"], table["rows"] = row["lo"], row["hi"], row["n"]
+            src.execute("ROLLBACK")
+        finally:
+            src.close()
+        chunks = plan_chunks(tables, self.chunk_rows)
+        id_columns = dict(((t["schema"], t["name"]), t["id_column"]) for t in tables)
+        tgt = self._target_conn()
+        try:
+            with tgt.transaction():
+                tgt.execute("DELETE FROM odoo_migration.copy_progress")
+                with tgt.cursor() as cur:
+                    cur.executemany(
+                        "INSERT INTO odoo_migration.copy_progress "
+                        "(table_schema, table_name, chunk, lo, hi, id_column, ord, bytes) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                        [
+                            (
+                                c["schema"],
+                                c["name"],
+                                c["chunk"],
+                                c["lo"],
+                                c["hi"],
+                                id_columns[(c["schema"], c["name"])]
+                                if c["lo"] is not None or c["hi"] is not None
+                                else None,
+                                c["order"],
+                                c["bytes"],
+                            )
+                            for c in chunks
+                        ],
+                    )
+                _set_state(tgt, "plan", "done")
+        finally:
+            tgt.close()
+        return True, "%d chunk(s) over %d table(s)" % (len(chunks), len(tables))
+
+    def _copy(self, snapshot):
+        tgt = self._target_conn()
+        try:
+            pending = _all(
+                tgt,
+                "SELECT table_schema AS schema, table_name AS name, chunk, lo, hi, id_column, attempts "
+                "FROM odoo_migration.copy_progress WHERE NOT done ORDER BY ord",
+            )
+            total = _one(tgt, "SELECT count(*)::int AS n FROM odoo_migration.copy_progress")["n"]
+        finally:
+            tgt.close()
+        src = _connect(self.source)
+        try:
+            columns = dict(((t["schema"], t["name"]), t["columns"]) for t in self.copy_tables(src))
+        finally:
+            src.close()
+        skipped = total - len(pending)
+        stats = {
+            "chunks": total,
+            "chunks_skipped": skipped,
+            "chunks_copied": 0,
+            "rows": 0,
+            "bytes": 0,
+            "seconds": 0,
+        }
+        if not pending:
+            return stats
+        started = time.monotonic()
+        queue = list(pending)
+        lock = threading.Lock()
+        errors = []
+
+        def worker():
+            s = _connect(self.source)
+            t = _connect(self.target)
+            try:
+                s.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                s.execute("SET TRANSACTION SNAPSHOT %s" % quote_literal(snapshot))
+                while True:
+                    with lock:
+                        if not queue or errors:
+                            return
+                        chunk = queue.pop(0)
+                    began = time.monotonic()
+                    cols = columns[(chunk["schema"], chunk["name"])]
+                    copy_out, copy_in, cleanup = copy_statements(
+                        chunk["schema"], chunk["name"], cols, chunk["id_column"], chunk["lo"], chunk["hi"]
+                    )
+                    rows = 0
+                    size = 0
+                    with t.transaction():
+                        t.execute(cleanup)
+                        into_cursor = t.cursor()
+                        with s.cursor().copy(copy_out) as out, into_cursor.copy(copy_in) as into:
+                            for data in out:
+                                into.write(data)
+                                size += len(data)
+                        rows = into_cursor.rowcount
+                        t.execute(
+                            "UPDATE odoo_migration.copy_progress SET done = true, rows = %s, seconds = %s, "
+                            "attempts = attempts + 1, done_at = clock_timestamp() "
+                            "WHERE table_schema = %s AND table_name = %s AND chunk = %s",
+                            (rows, time.monotonic() - began, chunk["schema"], chunk["name"], chunk["chunk"]),
+                        )
+                    with lock:
+                        stats["chunks_copied"] += 1
+                        stats["rows"] += rows
+                        stats["bytes"] += size
+            except Exception as error:  # reported below, with the secrets removed
+                with lock:
+                    errors.append(_pg.error_text(error, self.secrets))
+            finally:
+                s.close()
+                t.close()
+
+        workers = min(self.jobs, len(pending))
+        threads = [threading.Thread(target=worker, daemon=True) for _worker in range(workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        stats["seconds"] = round(time.monotonic() - started, 3)
+        stats["rows_per_second"] = int(stats["rows"] / stats["seconds"]) if stats["seconds"] else None
+        self.result["copy"] = stats
+        if errors:
+            self._fail(
+                "the copy failed (%d chunk(s) done are kept; re-run to resume): %s"
+                % (stats["chunks_copied"], errors[0])
+            )
+        return stats
+
+    # -- the whole path ----------------------------------------------------------------
+    def run(self):
+        log = self.log
+        src = _connect(self.source)
+        server = _connect(self.target_server)
+        try:
+            # One run at a time per target database: a second one fails instead of racing.
+            locked = _one(
+                server,
+                "SELECT pg_try_advisory_lock(hashtext(%s)) AS ok",
+                ("odoo_migration:" + self.target_database,),
+            )["ok"]
+            if not locked:
+                self._fail(
+                    "another pg_logical_migration run for database %s is in progress on the target "
+                    "(it holds the advisory lock); wait for it or end it" % self.target_database
+                )
+            log.run("source: helper schema, replica identity, publication", self.prepare_source, src)
+            log.run("target: roles", self.prepare_target_roles, src, server)
+            log.run("target: database", self.prepare_target_database, src, server)
+            if self.check_mode and not _exists_database(server, self.target_database):
+                for phase in PHASES:
+                    self._would(phase.replace("_", " "))
+                return self.finish()
+            tgt = self._target_conn()
+            try:
+                state = _state(tgt)
+            finally:
+                tgt.close()
+            if state.get("pre_data") != "done":
+                log.run("target: pre-data schema (pg_dump | psql)", self.restore_pre_data)
+            else:
+                log.skip("target: pre-data schema (pg_dump | psql)", "done")
+            if self.check_mode and state.get("pre_data") != "done":
+                return self.finish()
+            items = self.source_constraints_and_indexes(src)
+            if state.get("subscription") == "done":
+                log.skip("copy", "the subscription exists")
+                self.result["state"] = state
+                return self.finish()
+            log.run("target: primary keys and replica identity", self.early_keys, items)
+            self._copy_phase(src, state, items)
+        finally:
+            src.close()
+            server.close()
+        return self.finish()
+
+    def _copy_phase(self, src, state, items):
+        log = self.log
+        tgt = self._target_conn()
+        try:
+            state = _state(tgt)
+        finally:
+            tgt.close()
+        holder_alive = snapshot_importable(self.source, state.get("snapshot")) if state.get("slot") else False
+        action, message = resume_decision(state, holder_alive)
+        self.result["copy_action"] = action
+        if action == "restart_required":
+            self._fail(message)
+        if action == "start":
+            if _one(src, "SELECT 1 AS x FROM pg_replication_slots WHERE slot_name = %s", (self.slot,)):
+                self._fail(
+                    "replication slot %s already exists on the source but the target has no record of it: "
+                    "run state=absent first (it drops the slot)" % self.slot
+                )
+            if self.check_mode:
+                self._would("create slot %s with an exported snapshot and copy every table" % self.slot)
+                return
+            info = log.run("source: slot with exported snapshot (holder)", self._create_slot)
+            state = dict(state, **info[1])
+        snapshot = state["snapshot"]
+        if action in ("start", "resume"):
+            if self.check_mode:
+                self._would("resume the copy under snapshot %s" % snapshot)
+                return
+            if state.get("plan") != "done":
+                log.run("plan chunks", self._plan, snapshot)
+            log.run("copy data (parallel COPY binary)", lambda: (True, self._copy(snapshot)))
+            tgt = self._target_conn()
+            try:
+                _set_state(tgt, "data", "done")
+            finally:
+                tgt.close()
+        if state.get("post_data") != "done":
+            log.run("target: secondary indexes, constraints, foreign keys, triggers", self.post_data, items)
+            if not self.check_mode:
+                self._mark("post_data")
+        if state.get("analyze") != "done":
+            if self.check_mode:
+                self._would("ANALYZE the target database")
+            else:
+                log.run("target: ANALYZE", self._analyze)
+                self._mark("analyze")
+        log.run("target: subscription on the slot", self._subscribe, src, state)
+
+    def _mark(self, key):
+        tgt = self._target_conn()
+        try:
+            _set_state(tgt, key, "done")
+        finally:
+            tgt.close()
+
+    def _create_slot(self):
+        info = start_snapshot_holder(self.source, self.slot)
+        tgt = self._target_conn()
+        try:
+            with tgt.transaction():
+                _set_state(tgt, "slot", info["slot"])
+                _set_state(tgt, "snapshot", info["snapshot"])
+                _set_state(tgt, "consistent_lsn", info["lsn"])
+                _set_state(tgt, "holder_backend_pid", info["backend_pid"])
+                _set_state(tgt, "holder_pid", info["holder_pid"])
+        finally:
+            tgt.close()
+        return True, {
+            "slot": info["slot"],
+            "snapshot": info["snapshot"],
+            "consistent_lsn": info["lsn"],
+            "holder_backend_pid": str(info["backend_pid"]),
+        }
+
+    def _analyze(self):
+        tgt = self._target_conn()
+        try:
+            tgt.execute("ANALYZE")
+        finally:
+            tgt.close()
+        return True
+
+    def _subscribe(self, src, state):
+        tgt = self._target_conn()
+        try:
+            exists = _one(tgt, "SELECT 1 AS x FROM pg_subscription WHERE subname = %s", (SUBSCRIPTION,))
+            changed = False
+            if not exists:
+                if self.check_mode:
+                    return self._would("CREATE SUBSCRIPTION odoo_migration on slot %s" % self.slot)
+                major = _one(tgt, "SELECT current_setting('server_version_num')::int / 10000 AS v")["v"]
+                sql = subscription_sql(self.subscription_conninfo, self.slot, target_major=major)
+                try:
+                    tgt.execute(sql)
+                except _pg.psycopg.Error as error:
+                    self._fail(
+                        "CREATE SUBSCRIPTION failed on the target: %s" % _pg.error_text(error, self.secrets)
+                    )
+                changed = True
+            released = release_holder(src, state.get("holder_backend_pid"))
+            _set_state(tgt, "subscription", "done")
+        finally:
+            tgt.close()
+        return changed, "holder released" if released else None
+
+    def finish(self):
+        self.result["steps"] = self.log.steps
+        self.result["changed"] = self.log.changed or bool(self.result["would"])
+        return self.result
+
+
+# --------------------------------------------------------------------------------------
+# absent: the clean undo
+# --------------------------------------------------------------------------------------
+
+
+def remove(
+    source, target, slot=DEFAULT_SLOT, target_database=None, drop_target_database=False, check_mode=False
+):
+    """Drop subscription (target), slot, publication and helper schema (source), and the
+    target's bookkeeping (or the whole target database). Returns (changed, steps)."""
+    log = StepLog()
+    target_database = target_database or source.database
+    actions = []
+
+    def target_side():
+        done = []
+        server = _connect(target.with_database("postgres"))
+        try:
+            if not _exists_database(server, target_database):
+                return False
+            tgt = _connect(target.with_database(target_database))
+            try:
+                if _one(tgt, "SELECT 1 AS x FROM pg_subscription WHERE subname = %s", (SUBSCRIPTION,)):
+                    done.append("drop subscription")
+                    if not check_mode:
+                        tgt.execute("ALTER SUBSCRIPTION %s DISABLE" % quote_ident(SUBSCRIPTION))
+                        tgt.execute(
+                            "ALTER SUBSCRIPTION %s SET (slot_name = NONE)" % quote_ident(SUBSCRIPTION)
+                        )
+                        tgt.execute("DROP SUBSCRIPTION %s" % quote_ident(SUBSCRIPTION))
+                if (
+                    not drop_target_database
+                    and _one(tgt, "SELECT to_regclass('odoo_migration.copy_state') IS NOT NULL AS x")["x"]
+                ):
+                    done.append("drop copy bookkeeping")
+                    if not check_mode:
+                        tgt.execute("DROP TABLE odoo_migration.copy_state, odoo_migration.copy_progress")
+            finally:
+                tgt.close()
+            if drop_target_database:
+                done.append("drop target database %s" % target_database)
+                if not check_mode:
+                    server.execute("DROP DATABASE %s WITH (FORCE)" % quote_ident(target_database))
+        finally:
+            server.close()
+        actions.extend(done)
+        return bool(done), ", ".join(done) or None
+
+    def source_side():
+        done = []
+        src = _connect(source)
+        try:
+            slot_row = _one(src, "SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s", (slot,))
+            holders = _all(
+                src,
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s",
+                (APPLICATION_NAME + "_snapshot_holder",),
+            )
+            if holders:
+                done.append("end snapshot holder")
+                if not check_mode:
+                    for row in holders:
+                        src.execute("SELECT pg_terminate_backend(%s)", (row["pid"],))
+            if slot_row:
+                done.append("drop slot %s" % slot)
+                if not check_mode:
+                    drop_slot(src, slot)
+            if _one(src, "SELECT 1 AS x FROM pg_publication WHERE pubname = %s", (PUBLICATION,)):
+                done.append("drop publication")
+                if not check_mode:
+                    src.execute("DROP PUBLICATION %s" % quote_ident(PUBLICATION))
+            if _one(src, "SELECT 1 AS x FROM pg_namespace WHERE nspname = %s", (HELPER_SCHEMA,)):
+                done.append("drop helper schema")
+                if not check_mode:
+                    src.execute("DROP SCHEMA %s CASCADE" % quote_ident(HELPER_SCHEMA))
+        finally:
+            src.close()
+        actions.extend(done)
+        return bool(done), ", ".join(done) or None
+
+    log.run("target: subscription and copy state", target_side)
+    log.run("source: holder, slot, publication, helper schema", source_side)
+    return log.changed, log.steps, actions
+
+
+def drop_slot(src, slot, wait_seconds=10):
+    """Drop a slot, ending its walsender first if one is attached."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        row = _one(src, "SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s", (slot,))
+        if row is None:
+            return False
+        if row["active_pid"]:
+            src.execute("SELECT pg_terminate_backend(%s)", (row["active_pid"],))
+            time.sleep(0.2)
+        try:
+            src.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+            return True
+        except _pg.psycopg.errors.ObjectInUse:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+# --------------------------------------------------------------------------------------
+# P4: watch
+# --------------------------------------------------------------------------------------
+
+
+def _try_connect(endpoint):
+    try:
+        return _connect(endpoint, statement_timeout_ms=15000), None
+    except _pg.PgError as error:
+        return None, str(error)
+
+
+def replication_info(
+    source,
+    target,
+    slot=DEFAULT_SLOT,
+    heartbeat_timeout=10.0,
+    wal_budget_bytes=None,
+    abort_on_budget=False,
+    check_mode=False,
+):
+    """Lag, slot health, subscription state; abort when retained WAL passes the budget."""
+    result = {
+        "source": {"reachable": False, "error": None},
+        "target": {"reachable": False, "error": None},
+        "slot": None,
+        "subscription": None,
+        "lag_bytes": None,
+        "lag_seconds": None,
+        "heartbeat_arrived": None,
+        "wal_budget_bytes": wal_budget_bytes,
+        "wal_budget_limit_bytes": None,
+        "over_budget": False,
+        "aborted": False,
+        "problems": [],
+        "changed": False,
+    }
+    problems = result["problems"]
+    src, error = _try_connect(source)
+    result["source"]["error"] = error
+    tgt, error = _try_connect(target)
+    result["target"]["error"] = error
+    try:
+        beat = None
+        if src is not None:
+            result["source"]["reachable"] = True
+            row = _one(
+                src,
+                "SELECT slot_name::text, active, active_pid, wal_status, "
+                "pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint AS lag_bytes, "
+                "pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint AS retained_bytes, "
+                "safe_wal_size::bigint AS safe_wal_size, confirmed_flush_lsn::text, restart_lsn::text "
+                "FROM pg_replication_slots WHERE slot_name = %s",
+                (slot,),
+            )
+            if row is None:
+                problems.append("replication slot %s does not exist on the source" % slot)
+            else:
+                result["slot"] = dict(row)
+                result["lag_bytes"] = row["lag_bytes"]
+                if not row["active"]:
+                    problems.append(
+                        "slot %s is not active: no subscription is streaming from it (target down, "
+                        "network cut or subscription disabled)" % slot
+                    )
+                if row["wal_status"] in ("unreserved", "lost"):
+                    problems.append("slot %s wal_status is %s" % (slot, row["wal_status"]))
+            if (
+                not check_mode
+                and _one(src, "SELECT to_regclass('odoo_migration.heartbeat') IS NOT NULL AS x")["x"]
+            ):
+                beat = _one(
+                    src,
+                    "INSERT INTO odoo_migration.heartbeat (id, beat) VALUES (1, clock_timestamp()) "
+                    "ON CONFLICT (id) DO UPDATE SET beat = excluded.beat RETURNING beat",
+                )["beat"]
+        else:
+            problems.append("source unreachable: %s" % result["source"]["error"])
+        if tgt is not None:
+            result["target"]["reachable"] = True
+            sub = _one(
+                tgt,
+                "SELECT s.subname::text AS name, s.subenabled AS enabled, s.subslotname::text AS slot_name, "
+                "(SELECT max(st.pid) FROM pg_stat_subscription st WHERE st.subid = s.oid) AS worker_pid, "
+                "(SELECT max(st.last_msg_receipt_time) FROM pg_stat_subscription st WHERE st.subid = s.oid) "
+                "  AS last_msg_receipt_time, "
+                "(SELECT max(st.latest_end_lsn)::text FROM pg_stat_subscription st WHERE st.subid = s.oid) "
+                "  AS latest_end_lsn, "
+                "ss.apply_error_count, ss.sync_error_count "
+                "FROM pg_subscription s LEFT JOIN pg_stat_subscription_stats ss ON ss.subid = s.oid "
+                "WHERE s.subname = %s "
+                "AND s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                (SUBSCRIPTION,),
+            )
+            if sub is None:
+                problems.append("subscription %s does not exist on the target" % SUBSCRIPTION)
+            else:
+                sub = dict(sub)
+                if sub["last_msg_receipt_time"] is not None:
+                    sub["last_msg_receipt_time"] = sub["last_msg_receipt_time"].isoformat()
+                result["subscription"] = sub
+                if not sub["enabled"]:
+                    problems.append(
+                        "subscription %s is disabled (disable_on_error after an apply error?)" % SUBSCRIPTION
+                    )
+                if not sub["worker_pid"] and sub["enabled"]:
+                    problems.append("subscription %s has no running apply worker" % SUBSCRIPTION)
+                if sub["apply_error_count"]:
+                    problems.append(
+                        "subscription %s counted %s apply error(s)" % (SUBSCRIPTION, sub["apply_error_count"])
+                    )
+            if beat is not None and sub is not None:
+                deadline = time.monotonic() + heartbeat_timeout
+                started = time.monotonic()
+                arrived = False
+                while True:
+                    row = _one(tgt, "SELECT beat FROM odoo_migration.heartbeat WHERE id = 1")
+                    if row and row["beat"] is not None and row["beat"] >= beat:
+                        arrived = True
+                        break
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.05)
+                result["heartbeat_arrived"] = arrived
+                if arrived:
+                    result["lag_seconds"] = round(time.monotonic() - started, 3)
+                else:
+                    problems.append(
+                        "the heartbeat written on the source did not reach the target within %ss"
+                        % heartbeat_timeout
+                    )
+        else:
+            problems.append("target unreachable: %s" % result["target"]["error"])
+        slot_row = result["slot"]
+        if wal_budget_bytes and slot_row is not None:
+            over, limit = budget_verdict(slot_row["retained_bytes"], wal_budget_bytes)
+            result["wal_budget_limit_bytes"] = limit
+            result["over_budget"] = over
+            if over:
+                problems.append(
+                    "slot %s retains %s bytes of WAL, over %d%% of the budget (%s bytes)"
+                    % (slot, slot_row["retained_bytes"], int(ABORT_RATIO * 100), wal_budget_bytes)
+                )
+                if abort_on_budget:
+                    result["changed"] = True
+                    result["aborted"] = True
+                    if not check_mode:
+                        if tgt is not None and result["subscription"] is not None:
+                            tgt.execute("ALTER SUBSCRIPTION %s DISABLE" % quote_ident(SUBSCRIPTION))
+                            tgt.execute(
+                                "ALTER SUBSCRIPTION %s SET (slot_name = NONE)" % quote_ident(SUBSCRIPTION)
+                            )
+                            tgt.execute("DROP SUBSCRIPTION %s" % quote_ident(SUBSCRIPTION))
+                        drop_slot(src, slot)
+        result["healthy"] = not problems
+        return result
+    finally:
+        for conn in (src, tgt):
+            if conn is not None:
+                conn.close()

@@ -1,0 +1,409 @@
+#!/usr/bin/python
+# Copyright: sysgenpro
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: pg_logical_migration
+short_description: Copy a PostgreSQL database under a slot's snapshot and follow it with a native subscription
+version_added: 0.1.0
+author:
+  - sysgenpro platform engineering (@sysgenpro)
+description:
+  - Brings one source database to the C(replicating) state on the target server, running every phase
+    not done yet and skipping the others, so a re-run after a crash resumes and a re-run on a replicating
+    pair changes nothing.
+  - "Source: helper schema C(odoo_migration) (C(heartbeat), C(marker)), replica identity fixes
+    (C(USING INDEX) for a usable unique index, C(FULL) or refusal by O(replica_identity_policy)),
+    C(CREATE PUBLICATION odoo_migration FOR ALL TABLES)."
+  - "Target: the roles owning or granted on source objects (C(NOLOGIN), never superuser or replication),
+    the database with the source's encoding, C(LC_COLLATE) and C(LC_CTYPE) from C(template0), the
+    pre-data schema (O(pg_dump_command) piped into O(psql_command) in one transaction), then primary keys
+    and replica-identity indexes."
+  - "Copy: a detached process creates the slot with C(CREATE_REPLICATION_SLOT ... LOGICAL pgoutput
+    (SNAPSHOT 'export')) and holds its snapshot open; O(jobs) workers copy every table in binary COPY
+    under C(SET TRANSACTION SNAPSHOT), largest first, tables above O(chunk_rows) rows split by id ranges.
+    Each chunk commits with its row in C(odoo_migration.copy_progress) on the target."
+  - "Then secondary indexes, constraints, foreign keys and triggers in parallel, C(ANALYZE), and
+    C(CREATE SUBSCRIPTION odoo_migration) on the slot without initial copy."
+  - If the copy is incomplete and the snapshot holder is gone, the module fails and says to restart
+    from scratch (O(state=absent) with O(drop_target_database=true)); it never copies the rest under a
+    newer snapshot.
+  - O(state=absent) drops the subscription, the slot, the publication, the source's helper schema and the
+    target's copy bookkeeping (and the target database with O(drop_target_database)).
+requirements:
+  - psycopg >= 3.1 (psycopg 3) on the host that runs the module
+  - pg_dump and psql of the target's major version, reachable through O(pg_dump_command) and O(psql_command)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+options:
+  source:
+    description:
+      - How the control node connects to the source database (the legacy server), as in
+        M(sysgenpro.odoo_migration.pg_migration_preflight).
+    type: dict
+    required: true
+    suboptions:
+      host:
+        description: Host name or address of the source PostgreSQL server.
+        type: str
+        required: true
+      port:
+        description: TCP port.
+        type: int
+        default: 5432
+      user:
+        description: Login role; a superuser or a role with C(REPLICATION) that owns the tables.
+        type: str
+        default: postgres
+      password:
+        description:
+          - Password of O(source.user). Never shown in output or error messages.
+        type: str
+      database:
+        description: The database to migrate.
+        type: str
+        required: true
+      sslmode:
+        description: libpq C(sslmode).
+        type: str
+        default: prefer
+        choices: [disable, allow, prefer, require, verify-ca, verify-full]
+      connect_timeout:
+        description: Seconds to wait for the connection.
+        type: int
+        default: 10
+  target:
+    description:
+      - How the control node connects to the target PostgreSQL server (a superuser).
+    type: dict
+    required: true
+    suboptions:
+      host:
+        description: Host name or address of the target PostgreSQL server.
+        type: str
+        required: true
+      port:
+        description: TCP port.
+        type: int
+        default: 5432
+      user:
+        description: Login role on the target; a superuser.
+        type: str
+        default: postgres
+      password:
+        description:
+          - Password of O(target.user). Never shown in output or error messages.
+        type: str
+      database:
+        description: Maintenance database to connect to on the target server.
+        type: str
+        default: postgres
+      sslmode:
+        description: libpq C(sslmode).
+        type: str
+        default: prefer
+        choices: [disable, allow, prefer, require, verify-ca, verify-full]
+      connect_timeout:
+        description: Seconds to wait for the connection.
+        type: int
+        default: 10
+  target_database:
+    description: Name of the database on the target; defaults to O(source.database).
+    type: str
+  source_conninfo_from_target:
+    description:
+      - How the target server reaches the source for the subscription. User, password and database
+        default to those of O(source). The password goes into C(CREATE SUBSCRIPTION) only and is
+        removed from every returned value and error.
+    type: dict
+    suboptions:
+      host:
+        description: Host name of the source as the target resolves it; defaults to O(source.host).
+        type: str
+      port:
+        description: Port of the source as the target reaches it; defaults to O(source.port).
+        type: int
+      user:
+        description: Replication login on the source; defaults to O(source.user).
+        type: str
+      password:
+        description: Its password; defaults to O(source.password).
+        type: str
+      sslmode:
+        description: libpq C(sslmode) for the subscription.
+        type: str
+        choices: [disable, allow, prefer, require, verify-ca, verify-full]
+  slot_name:
+    description: Name of the logical replication slot on the source.
+    type: str
+    default: odoo_migration
+  jobs:
+    description: Parallel copy and index workers.
+    type: int
+    default: 4
+  chunk_rows:
+    description:
+      - Tables with an integer primary key and more rows than this are copied in id ranges of about this
+        many rows.
+    type: int
+    default: 100000
+  replica_identity_policy:
+    description:
+      - What to do with a table that has neither a primary key nor a usable unique index.
+      - C(full) sets C(REPLICA IDENTITY FULL); C(refuse) fails and names them.
+    type: str
+    default: refuse
+    choices: [full, refuse]
+  pg_dump_command:
+    description:
+      - argv of the pg_dump to run (the target's major version). The connection is passed in the
+        environment (C(PGHOST), C(PGPORT), C(PGUSER), C(PGPASSWORD), C(PGDATABASE)); a command that runs
+        elsewhere (C(docker exec -e PGPASSWORD ...)) forwards them and may override host and port with
+        C(-h)/C(-p).
+    type: list
+    elements: str
+    default: [pg_dump]
+  psql_command:
+    description:
+      - argv of the psql that restores into the target; the connection is passed as for
+        O(pg_dump_command).
+    type: list
+    elements: str
+    default: [psql]
+  drop_target_database:
+    description: With O(state=absent), also drop the target database (needed to restart a copy from scratch).
+    type: bool
+    default: false
+  state:
+    description: C(replicating) runs every phase not done yet; C(absent) undoes everything.
+    type: str
+    default: replicating
+    choices: [replicating, absent]
+"""
+
+EXAMPLES = r"""
+- name: Copy acme to the target and follow it
+  sysgenpro.odoo_migration.pg_logical_migration:
+    source:
+      host: 127.0.0.1
+      port: 5441
+      user: odoo_migration
+      password: "{{ odoo_migration_source_pg_password }}"
+      database: acme
+    target:
+      host: 127.0.0.1
+      port: 5418
+      password: "{{ odoo_migration_target_pg_password }}"
+    source_conninfo_from_target:
+      host: legacy-vm-1
+      port: 5432
+    jobs: 4
+    replica_identity_policy: full
+    pg_dump_command:
+      - docker
+      - exec
+      - -i
+      - -e
+      - PGPASSWORD
+      - -e
+      - PGUSER
+      - -e
+      - PGDATABASE
+      - odoo-mig-target-pg
+      - pg_dump
+      - -h
+      - legacy-vm-1
+      - -p
+      - "5432"
+    psql_command:
+      - docker
+      - exec
+      - -i
+      - -e
+      - PGPASSWORD
+      - -e
+      - PGUSER
+      - -e
+      - PGDATABASE
+      - odoo-mig-target-pg
+      - psql
+      - -h
+      - 127.0.0.1
+      - -p
+      - "5432"
+  delegate_to: localhost
+  no_log: false
+
+- name: Undo it
+  sysgenpro.odoo_migration.pg_logical_migration:
+    source: "{{ source_endpoint }}"
+    target: "{{ target_endpoint }}"
+    state: absent
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+steps:
+  description: Every step run or skipped, in order, with its duration in seconds.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{step: "copy data (parallel COPY binary)", seconds: 0.9, changed: true, detail: {}}]
+copy:
+  description:
+    - Copy statistics of this run (chunks, chunks_skipped, chunks_copied, rows, bytes, seconds,
+      rows_per_second); null when nothing was copied.
+  returned: state=replicating
+  type: dict
+  sample:
+    chunks: 572
+    chunks_skipped: 0
+    chunks_copied: 572
+    rows: 103988
+    seconds: 0.86
+    rows_per_second: 120775
+copy_action:
+  description: What the copy phase decided, one of start, resume, copied.
+  returned: when the copy phase was reached
+  type: str
+  sample: resume
+replica_identity_fixes:
+  description: Replica identity statements run (or, in check mode, to run) on the source.
+  returned: state=replicating
+  type: list
+  elements: str
+  sample: ["ALTER TABLE public.lab_m2m REPLICA IDENTITY USING INDEX lab_m2m_unique"]
+would:
+  description: In check mode, what the module would do.
+  returned: always
+  type: list
+  elements: str
+  sample: ["CREATE PUBLICATION odoo_migration FOR ALL TABLES"]
+actions:
+  description: With state=absent, what was dropped.
+  returned: state=absent
+  type: list
+  elements: str
+  sample: ["drop subscription", "drop slot odoo_migration"]
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _replication as _rep
+
+
+def endpoint_options(database_required, database_default=None):
+    options = dict(
+        host=dict(type="str", required=True),
+        port=dict(type="int", default=5432),
+        user=dict(type="str", default="postgres"),
+        password=dict(type="str", no_log=True),
+        sslmode=dict(type="str", default="prefer", choices=list(_pg.SSLMODES)),
+        connect_timeout=dict(type="int", default=10),
+    )
+    if database_required:
+        options["database"] = dict(type="str", required=True)
+    else:
+        options["database"] = dict(type="str", default=database_default)
+    return options
+
+
+def argument_spec():
+    return dict(
+        source=dict(type="dict", required=True, options=endpoint_options(True)),
+        target=dict(type="dict", required=True, options=endpoint_options(False, "postgres")),
+        target_database=dict(type="str"),
+        source_conninfo_from_target=dict(
+            type="dict",
+            options=dict(
+                host=dict(type="str"),
+                port=dict(type="int"),
+                user=dict(type="str"),
+                password=dict(type="str", no_log=True),
+                sslmode=dict(type="str", choices=list(_pg.SSLMODES)),
+            ),
+        ),
+        slot_name=dict(type="str", default=_rep.DEFAULT_SLOT),
+        jobs=dict(type="int", default=_rep.DEFAULT_JOBS),
+        chunk_rows=dict(type="int", default=_rep.DEFAULT_CHUNK_ROWS),
+        replica_identity_policy=dict(type="str", default="refuse", choices=["full", "refuse"]),
+        pg_dump_command=dict(type="list", elements="str", default=["pg_dump"]),
+        psql_command=dict(type="list", elements="str", default=["psql"]),
+        drop_target_database=dict(type="bool", default=False),
+        state=dict(type="str", default="replicating", choices=["replicating", "absent"]),
+    )
+
+
+def subscription_conninfo(params, source):
+    given = params["source_conninfo_from_target"] or {}
+    return _rep.conninfo(
+        given.get("host") or source.host,
+        given.get("port") or source.port,
+        given.get("user") or source.user,
+        given.get("password") or source.password,
+        source.database,
+        given.get("sslmode"),
+    )
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    if not _pg.HAS_PSYCOPG:
+        module.fail_json(msg=missing_required_lib("psycopg (psycopg 3)"), exception=_pg.PSYCOPG_IMPORT_ERROR)
+    params = module.params
+    if params["jobs"] < 1 or params["chunk_rows"] < 1:
+        module.fail_json(msg="jobs and chunk_rows must be at least 1")
+    if not params["pg_dump_command"] or not params["psql_command"]:
+        module.fail_json(msg="pg_dump_command and psql_command must not be empty")
+    source = _pg.PgEndpoint.from_params(params["source"])
+    target = _pg.PgEndpoint.from_params(params["target"], "postgres")
+    given = params["source_conninfo_from_target"] or {}
+    secrets = [s for s in (source.password, target.password, given.get("password")) if s]
+    try:
+        if params["state"] == "absent":
+            changed, steps, actions = _rep.remove(
+                source,
+                target,
+                slot=params["slot_name"],
+                target_database=params["target_database"],
+                drop_target_database=params["drop_target_database"],
+                check_mode=module.check_mode,
+            )
+            module.exit_json(
+                changed=changed, steps=steps, actions=actions, would=actions if module.check_mode else []
+            )
+        migration = _rep.Migration(
+            source,
+            target,
+            subscription_conninfo(params, source),
+            jobs=params["jobs"],
+            chunk_rows=params["chunk_rows"],
+            replica_identity_policy=params["replica_identity_policy"],
+            pg_dump_command=params["pg_dump_command"],
+            psql_command=params["psql_command"],
+            slot=params["slot_name"],
+            target_database=params["target_database"],
+            check_mode=module.check_mode,
+            subscription_password=given.get("password"),
+        )
+        result = migration.run()
+    except (_pg.PgError, _pg.psycopg.Error) as error:
+        module.fail_json(msg=_pg.redact(str(error), [v for s in secrets for v in _rep.secret_variants(s)]))
+    result.pop("state", None)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
