@@ -3,6 +3,7 @@
 # environment. Safe to run again: it only does what is missing.
 #   bootstrap.sh engine   Docker engine (installs Debian's docker.io when missing, starts dockerd)
 #   bootstrap.sh python   .venv with requirements.txt
+#   bootstrap.sh bench    the peers the benchmarks measure against (rsync)
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -64,8 +65,14 @@ python_env() {
   echo "$want" >"$stamp"
 }
 
+bench() {
+  command -v rsync >/dev/null 2>&1 || apt_install rsync rsync
+  say "benchmark peers are installed"
+}
+
 case "${1:-}" in
   engine) engine ;;
   python) python_env ;;
-  *) die "usage: bootstrap.sh engine|python" ;;
+  bench) bench ;;
+  *) die "usage: bootstrap.sh engine|python|bench" ;;
 esac
