@@ -1,0 +1,349 @@
+#!/usr/bin/python
+# Copyright: sysgenpro
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: pg_cutover
+short_description: Fenced PostgreSQL cutover with marker proof, exact sequences and a reverse path
+version_added: 0.1.0
+author:
+  - sysgenpro platform engineering (@sysgenpro)
+description:
+  - Moves the writing side of a logically replicated database from the server applications write to now
+    (the B(old) side) to its subscriber (the B(new) side), without losing an acknowledged commit.
+  - With O(direction=forward) the old side is the source and the new side the target; the reverse path
+    (publication C(odoo_migration_reverse) and slot C(odoo_migration_reverse_<database>) on the target,
+    subscription C(odoo_migration_reverse) on the source, C(origin=none), C(copy_data=false)) is built
+    while both sides are quiet, then the forward subscription C(odoo_migration) is dropped.
+  - With O(direction=reverse) (rollback) the old side is the target; its application roles are fenced, a
+    marker travels over the reverse subscription to the source, sequences are copied target to source, the
+    reverse subscription is dropped and the source's application roles are restored. The forward direction
+    is not rebuilt unless O(reestablish_forward=true).
+  - "Steps, each timed against O(budgets): C(prepare) (helper schema C(odoo_migration) on both sides),
+    C(gate) (slot lag in bytes, subscription running, a probe marker's round trip), C(fence) (application
+    roles C(NOLOGIN) and C(default_transaction_read_only=on), their previous attributes kept in
+    C(odoo_migration.fenced_roles), a grace for in-flight transactions, then C(pg_terminate_backend)),
+    C(marker) (a row committed on the old side), C(drain) (until the marker is visible on the new side),
+    C(sequences) (every sequence, standalone ones included, read on the fenced old side and set with
+    C(setval(last_value, is_called)) on the new side in one transaction, owned ones guarded against
+    C(max(column))), C(return_path), C(drop_path) (the point of no return), C(unfence)."
+  - Until C(drop_path) starts, a failure or an exceeded budget undoes the return path, restores the old
+    side's role attributes exactly and leaves the replication in use running; the module then fails with
+    the report. The application switch is not part of this module; RV(write_unavailable_seconds) counts from
+    the start of the fence to the end of the module and the caller adds its switch.
+  - A second run after success reports C(changed=false) (RV(state) C(done)).
+requirements:
+  - psycopg >= 3.1 (psycopg 3) on the host that runs the module
+options:
+  source:
+    description:
+      - How to connect to the source database (the legacy server), as a superuser (the migration's login).
+    type: dict
+    required: true
+    suboptions:
+      host:
+        description: Host name or address of the source PostgreSQL server.
+        type: str
+        required: true
+      port:
+        description: TCP port.
+        type: int
+        default: 5432
+      user:
+        description: Login role (a superuser; never one of the application roles).
+        type: str
+        default: postgres
+      password:
+        description:
+          - Password of O(source.user). Omit it to let libpq use C(PGPASSWORD) or C(~/.pgpass).
+          - Never shown in output or error messages.
+        type: str
+      database:
+        description: The migrated database.
+        type: str
+        required: true
+      sslmode:
+        description: libpq C(sslmode).
+        type: str
+        default: prefer
+        choices: [disable, allow, prefer, require, verify-ca, verify-full]
+      connect_timeout:
+        description: Seconds to wait for the connection.
+        type: int
+        default: 10
+  target:
+    description:
+      - How to connect to the target database (same name as the source's unless given), as a superuser.
+    type: dict
+    required: true
+    suboptions:
+      host:
+        description: Host name or address of the target PostgreSQL server.
+        type: str
+        required: true
+      port:
+        description: TCP port.
+        type: int
+        default: 5432
+      user:
+        description: Login role (a superuser).
+        type: str
+        default: postgres
+      password:
+        description:
+          - Password of O(target.user). Never shown in output or error messages.
+        type: str
+      database:
+        description: The database on the target; defaults to O(source.database).
+        type: str
+      sslmode:
+        description: libpq C(sslmode).
+        type: str
+        default: prefer
+        choices: [disable, allow, prefer, require, verify-ca, verify-full]
+      connect_timeout:
+        description: Seconds to wait for the connection.
+        type: int
+        default: 10
+  application_roles:
+    description:
+      - The roles the applications log in with on the old side (for Odoo the C(db_user) of C(odoo.conf)).
+      - Fencing is cluster-wide (roles are), so every session of these roles on the old server ends.
+      - Superusers, replication roles and the migration's own login are refused.
+    type: list
+    elements: str
+    required: true
+  direction:
+    description: C(forward) cuts over to the target, C(reverse) rolls back to the source.
+    type: str
+    choices: [forward, reverse]
+    default: forward
+  source_conninfo_from_target:
+    description:
+      - libpq connection string with which the target reaches the source; used when
+        O(reestablish_forward=true) builds the forward subscription again. Its password is never returned.
+    type: str
+  target_conninfo_from_source:
+    description:
+      - libpq connection string with which the source reaches the target, for the reverse subscription.
+        Required with O(direction=forward). Its password is never returned or logged.
+    type: str
+  grace_seconds:
+    description:
+      - How long in-flight transactions of the application roles may finish after the fence, before their
+        sessions are terminated. Part of the C(fence) budget.
+    type: float
+    default: 2
+  budgets:
+    description:
+      - Seconds per step, keys C(prepare), C(gate), C(fence), C(marker), C(drain), C(sequences),
+        C(return_path), C(drop_path), C(unfence), and C(total) (the window from the fence to the end).
+      - Unset keys keep their defaults (120, 60, 10, 2, 10, 10, 15, 15, 5 and 30).
+    type: dict
+    default: {}
+  max_lag_bytes:
+    description: The gate's limit on the replication slot's lag (current WAL position minus confirmed flush).
+    type: int
+    default: 16777216
+  max_lag_seconds:
+    description: The gate's limit on a probe marker's round trip from the old to the new side.
+    type: float
+    default: 5
+  reestablish_forward:
+    description:
+      - With O(direction=reverse), build the forward path again (slot on the source, subscription
+        C(odoo_migration) on the target with C(copy_data=false)) while both sides are quiet, so that a
+        later forward cutover needs no new copy.
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Check mode reads the gates (without the probe marker) and returns the plan; it changes nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+notes:
+  - Writes attempted by application roles during the fence are rejected with an error (read-only
+    transaction, terminated session, or login refused), never silently dropped.
+  - Every table published back to the source needs a primary key or a replica identity on the target;
+    the gate refuses otherwise.
+seealso:
+  - module: sysgenpro.odoo_migration.pg_compare
+  - module: sysgenpro.odoo_migration.pg_migration_finalize
+"""
+
+EXAMPLES = r"""
+- name: Cut acme over to the new server
+  sysgenpro.odoo_migration.pg_cutover:
+    source:
+      host: legacy-vm-1.example.net
+      user: odoo_migration
+      password: "{{ vault_source_pw }}"
+      database: acme
+    target:
+      host: pg18.example.net
+      password: "{{ vault_target_pw }}"
+    target_conninfo_from_source: >-
+      host=pg18.example.net user=postgres dbname=acme
+      password={{ vault_target_pw }}
+    application_roles: [odoo]
+    grace_seconds: 2
+    budgets: {total: 20}
+  delegate_to: localhost
+  register: cutover
+
+- name: Roll back to the legacy server over the reverse path
+  sysgenpro.odoo_migration.pg_cutover:
+    source:
+      host: legacy-vm-1.example.net
+      user: odoo_migration
+      password: "{{ vault_source_pw }}"
+      database: acme
+    target:
+      host: pg18.example.net
+      password: "{{ vault_target_pw }}"
+    application_roles: [odoo]
+    direction: reverse
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+state:
+  description: C(ready) before a run, C(switched) after it, C(done) when there was nothing left to do.
+  returned: always
+  type: str
+  sample: switched
+direction:
+  description: O(direction).
+  returned: always
+  type: str
+  sample: forward
+plan:
+  description:
+    - The steps of this run with their budgets and whether they are in the write-unavailability window.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{step: fence, budget_seconds: 10.0, in_window: true}]
+gates:
+  description: Lag in bytes, probe round trip, subscription state, application roles, and the problems found.
+  returned: always
+  type: dict
+  sample: {lag_bytes: 0, marker_round_trip_seconds: 0.012, ok: true, problems: []}
+steps:
+  description: Every step run, with C(seconds), C(budget_seconds) and C(ok).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{step: drain, seconds: 0.021, budget_seconds: 10.0, ok: true}]
+write_unavailable_seconds:
+  description:
+    - Seconds from the start of the fence to the end of the module (the application switch comes on top).
+  returned: always
+  type: float
+  sample: 2.41
+fence:
+  description: Fenced side, roles, grace waited, sessions terminated.
+  returned: when the fence ran
+  type: dict
+  sample: {side: source, roles: [odoo], grace_waited_seconds: 0.02, terminated_sessions: 3}
+marker:
+  description: The fence marker (token, id, WAL position after its commit, side).
+  returned: when the marker was committed
+  type: dict
+  sample: {token: 3f1c..., id: 12, lsn: 0/3A2B1C8, side: source}
+sequences:
+  description: Sequences copied, standalone ones by name, owned ones guarded, guard violations.
+  returned: when the sequences step ran
+  type: dict
+  sample: {copied: 812, owned: 790, standalone: [public.ir_sequence_001], guard_violations: []}
+point_of_no_return_passed:
+  description: Whether the path in use was being dropped (after that nothing is undone).
+  returned: always
+  type: bool
+  sample: true
+aborted:
+  description: Whether the run stopped before the point of no return and undid the fence.
+  returned: always
+  type: bool
+  sample: false
+abort_reason:
+  description: Why it stopped (no secret).
+  returned: always
+  type: str
+  sample: null
+undone:
+  description: What the abort undid.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+return_path_conninfo:
+  description: The return path's connection string with its password replaced by C(********).
+  returned: always
+  type: str
+  sample: host=pg18 user=postgres password=******** dbname=acme
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _cutover, _pg
+
+
+def argument_spec():
+    return dict(
+        source=dict(type="dict", required=True, options=_cutover.endpoint_options(True)),
+        target=dict(type="dict", required=True, options=_cutover.endpoint_options(False)),
+        application_roles=dict(type="list", elements="str", required=True),
+        direction=dict(type="str", default="forward", choices=list(_cutover.DIRECTIONS)),
+        source_conninfo_from_target=dict(type="str", no_log=True),
+        target_conninfo_from_source=dict(type="str", no_log=True),
+        grace_seconds=dict(type="float", default=2),
+        budgets=dict(type="dict", default={}),
+        max_lag_bytes=dict(type="int", default=_cutover.DEFAULT_MAX_LAG_BYTES),
+        max_lag_seconds=dict(type="float", default=_cutover.DEFAULT_MAX_LAG_SECONDS),
+        reestablish_forward=dict(type="bool", default=False),
+    )
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    if not _pg.HAS_PSYCOPG:
+        module.fail_json(msg=missing_required_lib("psycopg (psycopg 3)"), exception=_pg.PSYCOPG_IMPORT_ERROR)
+    params = module.params
+    source, target = _cutover.endpoints_from_params(params)
+    try:
+        report = _cutover.run_cutover(
+            source,
+            target,
+            application_roles=params["application_roles"],
+            direction=params["direction"],
+            source_conninfo_from_target=params["source_conninfo_from_target"],
+            target_conninfo_from_source=params["target_conninfo_from_source"],
+            grace_seconds=params["grace_seconds"],
+            budgets=params["budgets"],
+            max_lag_bytes=params["max_lag_bytes"],
+            max_lag_seconds=params["max_lag_seconds"],
+            reestablish_forward=params["reestablish_forward"],
+            check_mode=module.check_mode,
+        )
+    except _cutover.CutoverError as error:
+        report = dict(error.report)
+        report.pop("changed", None)
+        module.fail_json(msg=str(error), changed=bool(error.report.get("changed")), **report)
+    except _pg.PgError as error:
+        module.fail_json(msg=str(error))
+    changed = report.pop("changed", False)
+    module.exit_json(changed=changed, **report)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,378 @@
+"""pg_cutover, pg_compare and pg_migration_finalize on a PostgreSQL 17 -> 18 pair with a live writer.
+
+The pair comes from pg_pair.py, under its own names (odoo-mig-cut-src/-tgt, 127.0.0.1:5471/5472,
+network odoo-mig-cut) so that it never collides with the copy engine's tests. Forward
+replication is set up here with plain SQL (publication, schema through pg_dump, subscription
+with copy_data=true), as the copy engine's module would leave it.
+"""
+
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".build" / "collections"))
+import pg_pair as pp
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _compare, _cutover, _pg
+
+pytestmark = pytest.mark.lab
+
+NETWORK = "odoo-mig-cut"
+NAMES = {"src": ("odoo-mig-cut-src", 5471), "tgt": ("odoo-mig-cut-tgt", 5472)}
+APP_ROLE = "odoo"
+APP_PASSWORD = f"app-pw-{os.getpid()}"
+
+
+class CutPair(pp.PgPair):
+    """pg_pair's PgPair under other container names, ports and network."""
+
+    def container(self, side):
+        return NAMES[side][0]
+
+    def endpoint(self, side, dbname=pp.DATABASE):
+        return {
+            "host": "127.0.0.1",
+            "port": NAMES[side][1],
+            "user": "postgres",
+            "password": self.passwords[side],
+            "dbname": dbname,
+        }
+
+    def start(self):
+        self.remove(quiet=True)
+        pp.docker("network", "create", NETWORK)
+        images = {"src": pp.image_tag("odoo-mig/legacy-vm"), "tgt": pp.image_tag("odoo-mig/target-postgres")}
+        for side in ("src", "tgt"):
+            password_file = self._write_password(side)
+            args = [
+                "run",
+                "-d",
+                "--name",
+                self.container(side),
+                "--network",
+                NETWORK,
+                "--stop-signal",
+                "SIGINT",
+            ]
+            args += ["--network-alias", self.container(side), "-p", f"127.0.0.1:{NAMES[side][1]}:5432"]
+            args += ["-v", f"{password_file}:/run/secrets/postgres_password:ro"]
+            if side == "src":
+                args += ["--entrypoint", "/bin/bash", images[side], "-c", pp.SOURCE_START]
+            else:
+                args += [images[side]]
+            pp.docker(*args)
+        for side in ("src", "tgt"):
+            self.wait_ready(side)
+        return self
+
+    def remove(self, quiet=False):
+        for side in ("src", "tgt"):
+            pp.docker("rm", "-fv", self.container(side), check=not quiet)
+        pp.docker("network", "rm", NETWORK, check=False)
+
+    def pg_endpoint(self, side):
+        ep = self.endpoint(side)
+        return _pg.PgEndpoint(ep["host"], ep["dbname"], ep["port"], ep["user"], ep["password"], "disable")
+
+    def conninfo_from_other(self, side):
+        return (
+            f"host={self.container(side)} port=5432 user=postgres password={self.passwords[side]}"
+            f" dbname={pp.DATABASE} sslmode=disable"
+        )
+
+
+def _sql(pair, side, statement):
+    with psycopg.connect(**pair.endpoint(side), autocommit=True) as conn:
+        cur = conn.execute(statement)
+        return cur.fetchall() if cur.description else []
+
+
+def _setup_forward(pair):
+    """Publication on the source, schema on the target, subscription with copy_data=true, synced."""
+    pair.psql("src", f"ALTER ROLE {APP_ROLE} LOGIN PASSWORD '{APP_PASSWORD}'", dbname="postgres")
+    pair.psql(
+        "src",
+        """
+        CREATE TABLE IF NOT EXISTS cut_probe (id bigserial PRIMARY KEY, n bigint NOT NULL, doc text);
+        ALTER TABLE cut_probe OWNER TO odoo;
+        CREATE SEQUENCE IF NOT EXISTS cut_standalone_seq; ALTER SEQUENCE cut_standalone_seq OWNER TO odoo;
+        CREATE SEQUENCE IF NOT EXISTS cut_never_called_seq START 1000;
+        DO $$DECLARE idx text; BEGIN
+          SELECT i.relname INTO idx FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+           WHERE x.indrelid = 'lab_document_partner_rel'::regclass AND x.indisunique LIMIT 1;
+          IF idx IS NOT NULL THEN
+            EXECUTE format('ALTER TABLE lab_document_partner_rel REPLICA IDENTITY USING INDEX %I', idx);
+          END IF;
+        END$$;
+        ALTER TABLE IF EXISTS lab_audit_log REPLICA IDENTITY FULL;
+        CREATE PUBLICATION odoo_migration FOR ALL TABLES;
+        """,
+    )
+    pair.psql(
+        "tgt",
+        f"CREATE ROLE {APP_ROLE} LOGIN PASSWORD '{APP_PASSWORD}'; "
+        "CREATE DATABASE shop OWNER odoo TEMPLATE template0 "
+        "ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C.UTF-8'",
+        dbname="postgres",
+    )
+    env = dict(os.environ, PGPASSWORD=pair.passwords["src"])
+    dump = pp.subprocess.run(
+        [*pair.docker_client_command("tgt", "pg_dump"), "-h", pair.container("src"), "-U", "postgres"]
+        + ["-d", "shop", "--schema-only", "--no-publications", "--no-subscriptions"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=300,
+    ).stdout
+    pair.psql("tgt", dump)
+    pair.psql(
+        "tgt",
+        "CREATE SUBSCRIPTION odoo_migration CONNECTION '{}' PUBLICATION odoo_migration "
+        "WITH (slot_name = 'odoo_migration_shop', copy_data = true)".format(pair.conninfo_from_other("src")),
+    )
+    _wait(
+        lambda: (
+            pair.scalar("tgt", "SELECT count(*) FROM pg_subscription_rel WHERE srsubstate <> 'r'") == "0"
+            and pair.scalar("tgt", "SELECT count(*) FROM pg_subscription_rel") != "0"
+        ),
+        180,
+        "initial sync",
+    )
+
+
+def _wait(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Writer(threading.Thread):
+    """An application writing continuously as the app role; logs what was acknowledged and rejected."""
+
+    def __init__(self, pair, side):
+        super().__init__(daemon=True)
+        ep = pair.endpoint(side)
+        ep.update(user=APP_ROLE, password=APP_PASSWORD)
+        self.ep = ep
+        self.acked = []
+        self.rejected = []
+        self.stop_event = threading.Event()
+        self.n = 0
+        self.conn = None
+
+    def run(self):
+        while not self.stop_event.is_set():
+            self.n += 1
+            try:
+                if self.conn is None or self.conn.closed:
+                    self.conn = psycopg.connect(**self.ep, autocommit=True, connect_timeout=3)
+                self.conn.execute(
+                    "INSERT INTO cut_probe (n, doc) VALUES (%s, 'D' || nextval('cut_standalone_seq'))",
+                    (self.n,),
+                )
+                self.acked.append(self.n)
+            except psycopg.Error as error:
+                self.rejected.append((self.n, time.monotonic(), str(error).splitlines()[0]))
+                try:
+                    if self.conn is not None:
+                        self.conn.close()
+                except psycopg.Error:
+                    pass
+                self.conn = None
+                time.sleep(0.02)
+            time.sleep(0.005)
+
+    def stop(self):
+        self.stop_event.set()
+        self.join(10)
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    state = tmp_path_factory.mktemp("pg_cut_pair")
+    if pp.shutil.which("docker") is None or not pp.LAB_SOURCE_SECRET.exists():
+        pytest.fail("needs docker and the lab: run `make lab-up`")
+    pair = CutPair(state).start()
+    try:
+        pair.load_shop(pair.dump_lab_acme(state / "acme.sql"))
+        _setup_forward(pair)
+        yield pair
+    finally:
+        if not os.environ.get("ODOO_MIG_KEEP_PAIR"):
+            pair.remove(quiet=True)
+
+
+def _options(pair, **extra):
+    options = dict(
+        application_roles=[APP_ROLE],
+        target_conninfo_from_source=pair.conninfo_from_other("tgt"),
+        source_conninfo_from_target=pair.conninfo_from_other("src"),
+        grace_seconds=1,
+    )
+    options.update(extra)
+    return options
+
+
+def _ids(pair, side):
+    return set(int(r[0]) for r in pair.query(side, "SELECT n FROM cut_probe"))
+
+
+def _role(pair, side):
+    return pair.query(
+        side,
+        "SELECT rolcanlogin, (SELECT count(*) FROM pg_db_role_setting s WHERE s.setrole = r.oid) "
+        "FROM pg_roles r WHERE rolname = 'odoo'",
+    )[0]
+
+
+def test_check_mode_plans_and_changes_nothing(pair):
+    report = _cutover.run_cutover(
+        pair.pg_endpoint("src"), pair.pg_endpoint("tgt"), check_mode=True, **_options(pair)
+    )
+    assert report["state"] == "ready" and report["steps"] == []
+    assert report["gates"]["subscription_worker_running"]
+    assert [s["step"] for s in report["plan"]][0:3] == ["prepare", "gate", "fence"]
+    assert _role(pair, "src") == ["t", "0"]
+    assert (
+        pair.psql("src", "SELECT 1 FROM pg_namespace WHERE nspname = 'odoo_migration'").stdout.strip() == ""
+    )
+    assert pair.conninfo_from_other("tgt").split("password=")[1].split()[0] not in repr(report)
+
+
+def test_the_module_in_check_mode_through_ansible(pair):
+    """The real module, run by ansible in check mode: plan and gates, nothing changed, no secret shown."""
+    conninfo = pair.conninfo_from_other("tgt")
+    args = {
+        "source": pair.module_endpoint("src"),
+        "target": pair.module_endpoint("tgt"),
+        "application_roles": [APP_ROLE],
+        "target_conninfo_from_source": conninfo,
+    }
+    run = pp.subprocess.run(
+        [str(Path(sys.executable).with_name("ansible")), "localhost", "-c", "local", "--check", "-o"]
+        + ["-m", "sysgenpro.odoo_migration.pg_cutover", "-a", json.dumps(args)],
+        cwd=Path(__file__).resolve().parents[2],
+        env=dict(os.environ, ANSIBLE_CONFIG=str(Path(__file__).resolve().parents[2] / "ansible.cfg")),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out
+    assert '"state": "ready"' in out and '"changed": false' in out
+    for secret in (pair.passwords["src"], pair.passwords["tgt"]):
+        assert secret not in out
+
+
+def test_budget_exceeded_unfences_and_keeps_replication(pair):
+    writer = Writer(pair, "src")
+    writer.start()
+    time.sleep(1.0)
+    with pytest.raises(_cutover.CutoverError) as raised:
+        _cutover.run_cutover(
+            pair.pg_endpoint("src"), pair.pg_endpoint("tgt"), **_options(pair, budgets={"drain": 0.000001})
+        )
+    report = raised.value.report
+    acked_at_abort = len(writer.acked)
+    time.sleep(1.0)
+    writer.stop()
+    assert report["aborted"] and not report["point_of_no_return_passed"] and report["unfenced"]
+    assert "drain" in report["abort_reason"]
+    assert _role(pair, "src") == ["t", "0"], "role attributes restored exactly"
+    assert len(writer.acked) > acked_at_abort, "the writer resumed after the unfence"
+    state = pair.query("tgt", "SELECT subenabled FROM pg_subscription WHERE subname = 'odoo_migration'")
+    assert state == [["t"]]
+    assert (
+        pair.scalar("src", "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE '%reverse%'")
+        == "0"
+    )
+    _wait(lambda: set(writer.acked) <= _ids(pair, "tgt"), 30, "acknowledged writes on the target")
+
+
+def test_cutover_compare_reverse_finalize(pair):
+    writer = Writer(pair, "src")
+    writer.n = 1_000_000
+    writer.start()
+    time.sleep(1.5)
+    report = _cutover.run_cutover(pair.pg_endpoint("src"), pair.pg_endpoint("tgt"), **_options(pair))
+    time.sleep(0.5)
+    writer.stop()
+    print("forward steps", report["steps"], "write_unavailable_seconds", report["write_unavailable_seconds"])
+    assert report["state"] == "switched" and report["point_of_no_return_passed"] and not report["aborted"]
+    assert report["write_unavailable_seconds"] < 5
+    assert report["sequences"]["guard_violations"] == []
+    assert '"public"."cut_standalone_seq"' in [
+        _cutover.qualified(*name.split(".", 1)) for name in report["sequences"]["standalone"]
+    ]
+    # Every acknowledged commit is on the target; writes during the fence were rejected.
+    assert set(writer.acked) <= _ids(pair, "tgt")
+    assert len(writer.acked) > 50
+    assert writer.rejected, "writes during the fence must be rejected with an error"
+    assert not (set(n for n, _, _ in writer.rejected) & _ids(pair, "tgt")), "a rejected write was stored"
+    print("rejections", len(writer.rejected), sorted(set(m for _, _, m in writer.rejected))[:4])
+    # Sequences equal, compare finds nothing.
+    assert pair.scalar("src", "SELECT last_value || ':' || is_called FROM cut_standalone_seq") == pair.scalar(
+        "tgt", "SELECT last_value || ':' || is_called FROM cut_standalone_seq"
+    )
+    assert (
+        pair.scalar("tgt", "SELECT last_value || ':' || is_called FROM cut_never_called_seq") == "1000:false"
+    )
+    started = time.monotonic()
+    compared = _compare.run_compare(pair.pg_endpoint("src"), pair.pg_endpoint("tgt"), chunk_rows=200)
+    print("compare", {k: v for k, v in compared.items() if k != "differences"}, time.monotonic() - started)
+    assert compared["equal"], compared["differences"]
+    assert compared["tables_compared"] > 100 and compared["sequences_compared"] > 100
+    # A second run has nothing to do.
+    again = _cutover.run_cutover(pair.pg_endpoint("src"), pair.pg_endpoint("tgt"), **_options(pair))
+    assert again["state"] == "done" and again["changed"] is False
+    # The source stays fenced; the reverse path carries target writes back.
+    assert _role(pair, "src") == ["f", "1"]
+    writer = Writer(pair, "tgt")
+    writer.n = 10_000_000
+    writer.start()
+    time.sleep(1.5)
+    back = _cutover.run_cutover(
+        pair.pg_endpoint("src"), pair.pg_endpoint("tgt"), **_options(pair, direction="reverse")
+    )
+    time.sleep(0.3)
+    writer.stop()
+    print("reverse steps", back["steps"], "write_unavailable_seconds", back["write_unavailable_seconds"])
+    assert back["state"] == "switched" and back["write_unavailable_seconds"] < 5
+    assert writer.acked and writer.rejected
+    assert set(writer.acked) <= _ids(pair, "src")
+    assert _role(pair, "src") == ["t", "0"], "the source's app role is restored by the rollback"
+    assert _role(pair, "tgt") == ["f", "1"]
+    assert pair.scalar("src", "SELECT last_value FROM cut_standalone_seq") == pair.scalar(
+        "tgt", "SELECT last_value FROM cut_standalone_seq"
+    )
+    # The source takes writes again.
+    with psycopg.connect(
+        **dict(pair.endpoint("src"), user=APP_ROLE, password=APP_PASSWORD), autocommit=True
+    ) as c:
+        c.execute("INSERT INTO cut_probe (n) VALUES (-1)")
+    # Finalize: nothing left, roles restored, idempotent.
+    fin = _cutover.run_finalize(pair.pg_endpoint("src"), pair.pg_endpoint("tgt"), check_mode=True)
+    assert (
+        fin["changed"]
+        and pair.scalar("src", "SELECT count(*) FROM pg_namespace WHERE nspname = 'odoo_migration'") == "1"
+    )
+    fin = _cutover.run_finalize(pair.pg_endpoint("src"), pair.pg_endpoint("tgt"))
+    print("finalize", fin["actions"])
+    assert fin["changed"]
+    for side in ("src", "tgt"):
+        assert pair.scalar(side, "SELECT count(*) FROM pg_replication_slots") == "0"
+        assert pair.scalar(side, "SELECT count(*) FROM pg_publication") == "0"
+        assert pair.scalar(side, "SELECT count(*) FROM pg_subscription") == "0"
+        assert pair.scalar(side, "SELECT count(*) FROM pg_namespace WHERE nspname = 'odoo_migration'") == "0"
+        assert _role(pair, side) == ["t", "0"]
+    assert _cutover.run_finalize(pair.pg_endpoint("src"), pair.pg_endpoint("tgt"))["changed"] is False
