@@ -477,3 +477,13 @@ def test_second_lab_up_changes_nothing():
     )
     assert {host for host, *_ in recap} >= {"lab-docker-host", "legacy-vm-1", "legacy-vm-2"}
     assert all(counts == ["0", "0", "0"] for _, *counts in recap), run.stdout[-3000:]
+
+
+def test_odoo_base_image_runs_odoo_19_as_a_fixed_non_root_user_without_config():
+    run = subprocess.run(
+        ["docker", "run", "--rm", "--entrypoint", "sh", "odoo-mig/odoo:19.0", "-c",
+         "id -u; id -g; odoo --version; test -e /etc/odoo/odoo.conf && echo config;"
+         " dpkg -l | grep -c '^ii  postgresql-[0-9]* ' || true"],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert run.stdout.split("\n")[:4] == ["100", "101", "Odoo Server 19.0", "0"]
