@@ -98,6 +98,24 @@ def check_login(client, login, password):
     return bool(uid), "uid %s in %s" % (uid, client.database) if uid else "login refused for %s" % login
 
 
+def base_url_rewritten(client):
+    """Odoo rewrites web.base.url to the URL an admin logged in through unless it is frozen: say so."""
+    values = client.call(
+        "ir.config_parameter",
+        "search_read",
+        [[["key", "in", ["web.base.url", "web.base.url.freeze"]]]],
+        {"fields": ["key", "value"]},
+    )
+    found = dict((item["key"], item["value"]) for item in values)
+    frozen = str(found.get("web.base.url.freeze", "")).lower() in ("1", "true")
+    used = client.base_url.split("://", 1)[-1].split("/")[0]
+    host = client.headers.get("Host", used)
+    current = found.get("web.base.url", "")
+    if frozen or not current.split("://", 1)[-1].startswith(host):
+        return None
+    return current
+
+
 def check_attachment(client, attachment_id=None):
     """Fetch one stored attachment and compare the SHA-1 of the bytes with ir.attachment.checksum."""
     domain = [["store_fname", "!=", False], ["type", "=", "binary"], ["res_field", "=", False]]

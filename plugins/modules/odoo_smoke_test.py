@@ -18,7 +18,9 @@ description:
     C(login) a real login through C(/web/session/authenticate); C(attachment) one stored attachment
     downloaded and the SHA-1 of its bytes compared with C(ir.attachment.checksum); C(cron) the newest
     C(lastcall) of the active crons is recent; C(websocket) GET C(/websocket/health).
-  - Reads only. A login opens a session, which changes nothing a migration cares about.
+  - A login opens a session. Odoo also rewrites C(web.base.url) to the URL an administrator logs in
+    through unless C(web.base.url.freeze) is set; send the public C(Host) header (O(headers)) so the
+    value stays right. The module warns when it finds the value unfrozen and equal to the URL it used.
 author:
   - sysgenpro platform engineering (@sysgenpro)
 extends_documentation_fragment:
@@ -140,6 +142,16 @@ def main():
     plan = [(name, available[name][0], available[name][1]) for name in wanted]
     results = _smoke.run_checks(client, plan)
     failed = [item["name"] for item in results if not item["ok"]]
+    if "login" in wanted and "login" not in failed:
+        try:
+            rewritten = _smoke.base_url_rewritten(client)
+        except _smoke.SmokeError:
+            rewritten = None
+        if rewritten:
+            module.warn(
+                "web.base.url is %s and not frozen: the admin login may have rewritten it; send the public "
+                "Host header (option headers) and set web.base.url.freeze" % rewritten
+            )
     if failed:
         module.fail_json(
             msg="smoke test of %s (%s) failed: %s"

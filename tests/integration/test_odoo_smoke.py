@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import LEGACY_VMS, REPO, lab_secret
+from conftest import LEGACY_VMS, REPO, lab_secret, scalar
 
 
 def smoke(**args):
@@ -31,11 +31,18 @@ def smoke(**args):
 def test_every_database_passes_every_check(seeded_databases):
     password, _mode = lab_secret("odoo-admin-password")
     for host, database, _scale in seeded_databases:
+        base_url = scalar(host, database, "SELECT value FROM ir_config_parameter WHERE key = 'web.base.url'")
+        # The public name in the Host header, as a user's browser sends it: Odoo then keeps web.base.url.
         result, _output = smoke(
             url=f"http://127.0.0.1:{LEGACY_VMS[host]['lab_http_port']}",
             database=database,
             password=password,
             expect_version="19.0",
+            headers={"Host": base_url.split("://", 1)[1]},
+        )
+        assert (
+            scalar(host, database, "SELECT value FROM ir_config_parameter WHERE key = 'web.base.url'")
+            == base_url
         )
         assert not result.get("failed"), result.get("msg")
         assert [check["name"] for check in result["checks"]] == [
@@ -48,9 +55,12 @@ def test_every_database_passes_every_check(seeded_databases):
 def test_a_wrong_password_or_version_fails_naming_the_check_and_hides_the_password():
     host = sorted(LEGACY_VMS)[0]
     wrong = "not-the-password-5c1e"
+    database = LEGACY_VMS[host]["lab_odoo_databases"][0]
+    base_url = scalar(host, database, "SELECT value FROM ir_config_parameter WHERE key = 'web.base.url'")
     result, output = smoke(
         url=f"http://127.0.0.1:{LEGACY_VMS[host]['lab_http_port']}",
-        database=LEGACY_VMS[host]["lab_odoo_databases"][0],
+        database=database,
+        headers={"Host": base_url.split("://", 1)[1]},
         password=wrong,
         expect_version="17.0",
         checks=["health", "version", "login"],

@@ -64,3 +64,19 @@ def test_every_check_runs_and_transport_errors_become_failed_checks():
         ("health", True), ("version", False), ("health again", True),
     ]  # fmt: skip
     assert "Session expired" in results[1]["detail"]
+
+
+def test_an_unfrozen_base_url_equal_to_the_url_used_is_reported():
+    def client(values, headers=None):
+        fake = FakeOdoo(calls={"ir.config_parameter": values})
+        fake.base_url = "http://127.0.0.1:8061"
+        fake.headers = headers or {}
+        return fake
+
+    rewritten = [{"key": "web.base.url", "value": "http://127.0.0.1:8061"}]
+    assert _smoke.base_url_rewritten(client(rewritten)) == "http://127.0.0.1:8061"
+    frozen = rewritten + [{"key": "web.base.url.freeze", "value": "True"}]
+    assert _smoke.base_url_rewritten(client(frozen)) is None
+    public = [{"key": "web.base.url", "value": "http://erp.example.com"}]
+    assert _smoke.base_url_rewritten(client(public, {"Host": "erp.example.com"})) == "http://erp.example.com"
+    assert _smoke.base_url_rewritten(client(public)) is None
