@@ -220,6 +220,29 @@ def test_a_copy_and_follow_under_writer(pg_pair, tmp_path):
     assert again["changed"] is False, again["steps"]
 
 
+def test_a2_target_restart_during_catch_up_loses_nothing(pg_pair, tmp_path):
+    writer = Writer(pg_pair.endpoint("src"))
+    writer.start()
+    time.sleep(1)
+    pg_pair.restart("tgt")
+    time.sleep(1)
+    writer.stop.set()
+    writer.join(10)
+    assert writer.error is None, writer.error
+    info = wait_caught_up(tmp_path, pg_pair, timeout=90)
+    assert info["healthy"], info["problems"]
+    target_rows = dict(
+        (int(r[0]), float(r[1]))
+        for r in pg_pair.query("tgt", "SELECT id, amount FROM lab_document WHERE name LIKE 'writer %'")
+    )
+    for row_id, amount in writer.rows.items():
+        if amount is None:
+            assert row_id not in target_rows
+        else:
+            assert target_rows.get(row_id) == amount, row_id
+    assert table_counts(pg_pair, "src") == table_counts(pg_pair, "tgt")
+
+
 def test_d_network_cut_is_reported(pg_pair, tmp_path):
     pg_pair.disconnect("tgt")
     try:
