@@ -87,6 +87,17 @@ HELPER_DDL = (
     " fenced_on text NOT NULL, role_name text NOT NULL, rolcanlogin boolean NOT NULL,"
     " read_only_setting text, fenced_at timestamptz DEFAULT clock_timestamp(),"
     " PRIMARY KEY (fenced_on, role_name))",
+    # The copy engine's bookkeeping (_replication.BOOKKEEPING_SQL) lives on the target only, and the
+    # return path publishes FOR ALL TABLES: its subscriber must have these tables too, or
+    # CREATE SUBSCRIPTION odoo_migration_reverse fails ("relation odoo_migration.copy_progress does
+    # not exist"). Empty on the source; dropped with the helper schema by finalize.
+    "CREATE TABLE IF NOT EXISTS odoo_migration.copy_state ("
+    " key text PRIMARY KEY, value text, updated_at timestamptz DEFAULT clock_timestamp())",
+    "CREATE TABLE IF NOT EXISTS odoo_migration.copy_progress ("
+    " table_schema text NOT NULL, table_name text NOT NULL, chunk int NOT NULL,"
+    " lo bigint, hi bigint, id_column text, ord int NOT NULL, bytes bigint,"
+    " done boolean NOT NULL DEFAULT false, rows bigint, seconds double precision, attempts int DEFAULT 0,"
+    " done_at timestamptz, PRIMARY KEY (table_schema, table_name, chunk))",
 )
 HELPER_TABLES = ("marker", "heartbeat", "fenced_roles")
 

@@ -31,6 +31,10 @@ def playbook(name, state_dir, *extra):
         HOST,
         "-e",
         f"odoo_migration_state_dir={state_dir}",
+        # Source settings only: a copy would leave a slot that keeps PostgreSQL from starting
+        # once the teardown resets wal_level (the copy is test_pg_migration_lab.py's).
+        "-e",
+        "pg_replicate_copy_databases=false",
         *extra,
     ]
     run = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)

@@ -1,0 +1,68 @@
+# Copyright: sysgenpro
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters the cutover and rollback roles use to turn module results into migration-state files."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+CUTOVER_KEYS = (
+    "state",
+    "direction",
+    "write_unavailable_seconds",
+    "point_of_no_return_passed",
+    "aborted",
+    "abort_reason",
+    "undone",
+    "fence",
+    "return_path_conninfo",
+)
+STEP_KEYS = ("step", "seconds", "budget_seconds", "ok")
+COMPARE_KEYS = (
+    "equal",
+    "tables_compared",
+    "rows_compared",
+    "chunks_compared",
+    "sequences_compared",
+    "tables_without_primary_key",
+)
+MAX_DIFFERENCES = 20
+
+
+def cutover_summary(pair):
+    """(pg_cutover result, pg_compare result or {}), or a pg_cutover result alone, -> what
+    cutover.yml / rollback.yml keep.
+
+    Only named keys are kept: never the module's invocation (its arguments), so no secret,
+    even a masked one, reaches the state file.
+    """
+    if isinstance(pair, dict):
+        pair = (pair, {})
+    switch, compared = (list(pair) + [{}, {}])[:2]
+    switch = switch or {}
+    compared = compared or {}
+    summary = dict((key, switch.get(key)) for key in CUTOVER_KEYS if key in switch)
+    summary["changed"] = bool(switch.get("changed"))
+    summary["steps"] = [
+        dict((key, step.get(key)) for key in STEP_KEYS if key in step) for step in switch.get("steps") or []
+    ]
+    sequences = switch.get("sequences") or {}
+    if sequences:
+        summary["sequences"] = {
+            "copied": sequences.get("copied"),
+            "owned": sequences.get("owned"),
+            "standalone": len(sequences.get("standalone") or []),
+            "guard_violations": sequences.get("guard_violations") or [],
+        }
+    if compared and not compared.get("skipped") and "equal" in compared:
+        result = dict((key, compared.get(key)) for key in COMPARE_KEYS if key in compared)
+        differences = compared.get("differences") or []
+        result["differences"] = differences[:MAX_DIFFERENCES]
+        result["differences_total"] = len(differences)
+        summary["compare"] = result
+    return summary
+
+
+class FilterModule:
+    def filters(self):
+        return {"cutover_summary": cutover_summary}

@@ -1,0 +1,50 @@
+"""cutover_summary: what cutover.yml and rollback.yml keep of pg_cutover and pg_compare results."""
+
+from ansible_collections.sysgenpro.odoo_migration.plugins.filter.migration import (
+    FilterModule,
+    cutover_summary,
+)
+
+SWITCH = {
+    "changed": True,
+    "state": "switched",
+    "direction": "forward",
+    "write_unavailable_seconds": 0.412,
+    "point_of_no_return_passed": True,
+    "aborted": False,
+    "abort_reason": None,
+    "steps": [{"step": "fence", "seconds": 0.1, "budget_seconds": 10.0, "ok": True, "detail": {"x": 1}}],
+    "sequences": {"copied": 3, "owned": 2, "standalone": ["public.ir_sequence_001"], "guard_violations": []},
+    "invocation": {"module_args": {"target_conninfo_from_source": "password=secret"}},
+    "__cutover_db": "acme",
+}
+COMPARE = {
+    "changed": False,
+    "equal": False,
+    "tables_compared": 5,
+    "rows_compared": 100,
+    "chunks_compared": 7,
+    "sequences_compared": 3,
+    "differences": [{"kind": "rows", "table": f"t{i}"} for i in range(25)],
+    "invocation": {"module_args": {"source": {"password": "secret"}}},
+}
+
+
+def test_keeps_the_measurements_and_never_the_arguments():
+    summary = cutover_summary((SWITCH, COMPARE))
+    assert summary["write_unavailable_seconds"] == 0.412 and summary["changed"] is True
+    assert summary["steps"] == [{"step": "fence", "seconds": 0.1, "budget_seconds": 10.0, "ok": True}]
+    assert summary["sequences"] == {"copied": 3, "owned": 2, "standalone": 1, "guard_violations": []}
+    assert summary["compare"]["equal"] is False and summary["compare"]["differences_total"] == 25
+    assert len(summary["compare"]["differences"]) == 20
+    assert "secret" not in repr(summary) and "invocation" not in repr(summary)
+
+
+def test_a_skipped_or_missing_comparison_is_left_out():
+    assert "compare" not in cutover_summary((SWITCH, {"skipped": True, "changed": False}))
+    assert "compare" not in cutover_summary(SWITCH)
+    assert cutover_summary(({"changed": False, "state": "done", "steps": []}, {}))["steps"] == []
+
+
+def test_registered_as_a_filter():
+    assert FilterModule().filters()["cutover_summary"] is cutover_summary
