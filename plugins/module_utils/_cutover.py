@@ -1389,20 +1389,6 @@ def run_finalize(source, target, restore_roles=True, drop_helper_schema=True, ch
                 pass
 
 
-def endpoint_options(database_required):
-    """Argument spec of a source/target connection suboption (as in pg_migration_preflight)."""
-    options = dict(
-        host=dict(type="str", required=True),
-        port=dict(type="int", default=5432),
-        user=dict(type="str", default="postgres"),
-        password=dict(type="str", no_log=True),
-        sslmode=dict(type="str", default="prefer", choices=list(_pg.SSLMODES)),
-        connect_timeout=dict(type="int", default=10),
-    )
-    options["database"] = dict(type="str", required=True) if database_required else dict(type="str")
-    return options
-
-
 def endpoints_from_params(params):
     """(source, target) PgEndpoints; the target database defaults to the source's."""
     source = _pg.PgEndpoint.from_params(params["source"])

@@ -184,3 +184,22 @@ def connect(
         conn.close()
         raise PgError(query_failure_message(endpoint, "session settings", error)) from None
     return conn
+
+
+def endpoint_options(database_required=True, database_default=None):
+    """Argument spec of a module's source/target connection option (every PostgreSQL module shares it)."""
+    options = dict(
+        host=dict(type="str", required=True),
+        port=dict(type="int", default=5432),
+        user=dict(type="str", default="postgres"),
+        password=dict(type="str", no_log=True),
+        sslmode=dict(type="str", default="prefer", choices=list(SSLMODES)),
+        connect_timeout=dict(type="int", default=10),
+    )
+    if database_required:
+        options["database"] = dict(type="str", required=True)
+    elif database_default is None:
+        options["database"] = dict(type="str")
+    else:
+        options["database"] = dict(type="str", default=database_default)
+    return options

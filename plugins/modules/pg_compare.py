@@ -195,8 +195,8 @@ from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _c
 
 def argument_spec():
     return dict(
-        source=dict(type="dict", required=True, options=_cutover.endpoint_options(True)),
-        target=dict(type="dict", required=True, options=_cutover.endpoint_options(False)),
+        source=dict(type="dict", required=True, options=_pg.endpoint_options(True)),
+        target=dict(type="dict", required=True, options=_pg.endpoint_options(False)),
         exclude_schemas=dict(type="list", elements="str", default=[_cutover.HELPER_SCHEMA]),
         chunk_rows=dict(type="int", default=_compare.DEFAULT_CHUNK_ROWS),
         max_differences=dict(type="int", default=_compare.DEFAULT_MAX_DIFFERENCES),

@@ -300,8 +300,8 @@ from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _c
 
 def argument_spec():
     return dict(
-        source=dict(type="dict", required=True, options=_cutover.endpoint_options(True)),
-        target=dict(type="dict", required=True, options=_cutover.endpoint_options(False)),
+        source=dict(type="dict", required=True, options=_pg.endpoint_options(True)),
+        target=dict(type="dict", required=True, options=_pg.endpoint_options(False)),
         application_roles=dict(type="list", elements="str", required=True),
         direction=dict(type="str", default="forward", choices=list(_cutover.DIRECTIONS)),
         source_conninfo_from_target=dict(type="str", no_log=True),

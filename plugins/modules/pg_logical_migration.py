@@ -304,26 +304,10 @@ from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _p
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _replication as _rep
 
 
-def endpoint_options(database_required, database_default=None):
-    options = dict(
-        host=dict(type="str", required=True),
-        port=dict(type="int", default=5432),
-        user=dict(type="str", default="postgres"),
-        password=dict(type="str", no_log=True),
-        sslmode=dict(type="str", default="prefer", choices=list(_pg.SSLMODES)),
-        connect_timeout=dict(type="int", default=10),
-    )
-    if database_required:
-        options["database"] = dict(type="str", required=True)
-    else:
-        options["database"] = dict(type="str", default=database_default)
-    return options
-
-
 def argument_spec():
     return dict(
-        source=dict(type="dict", required=True, options=endpoint_options(True)),
-        target=dict(type="dict", required=True, options=endpoint_options(False, "postgres")),
+        source=dict(type="dict", required=True, options=_pg.endpoint_options(True)),
+        target=dict(type="dict", required=True, options=_pg.endpoint_options(False, "postgres")),
         target_database=dict(type="str"),
         source_conninfo_from_target=dict(
             type="dict",

@@ -150,8 +150,8 @@ from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _c
 
 def argument_spec():
     return dict(
-        source=dict(type="dict", required=True, options=_cutover.endpoint_options(True)),
-        target=dict(type="dict", required=True, options=_cutover.endpoint_options(False)),
+        source=dict(type="dict", required=True, options=_pg.endpoint_options(True)),
+        target=dict(type="dict", required=True, options=_pg.endpoint_options(False)),
         restore_roles=dict(type="bool", default=True),
         drop_helper_schema=dict(type="bool", default=True),
     )

@@ -525,26 +525,10 @@ from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._prefligh
 )
 
 
-def endpoint_options(database_required, database_default=None):
-    options = dict(
-        host=dict(type="str", required=True),
-        port=dict(type="int", default=5432),
-        user=dict(type="str", default="postgres"),
-        password=dict(type="str", no_log=True),
-        sslmode=dict(type="str", default="prefer", choices=list(_pg.SSLMODES)),
-        connect_timeout=dict(type="int", default=10),
-    )
-    if database_required:
-        options["database"] = dict(type="str", required=True)
-    else:
-        options["database"] = dict(type="str", default=database_default)
-    return options
-
-
 def argument_spec():
     return dict(
-        source=dict(type="dict", required=True, options=endpoint_options(True)),
-        target=dict(type="dict", options=endpoint_options(False, "postgres")),
+        source=dict(type="dict", required=True, options=_pg.endpoint_options(True)),
+        target=dict(type="dict", options=_pg.endpoint_options(False, "postgres")),
         wal_sample_seconds=dict(type="float", default=3),
         long_transaction_seconds=dict(type="int", default=300),
         wal_budget_bytes=dict(type="int"),

@@ -217,22 +217,10 @@ from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _p
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _replication as _rep
 
 
-def endpoint_options():
-    return dict(
-        host=dict(type="str", required=True),
-        port=dict(type="int", default=5432),
-        user=dict(type="str", default="postgres"),
-        password=dict(type="str", no_log=True),
-        database=dict(type="str", required=True),
-        sslmode=dict(type="str", default="prefer", choices=list(_pg.SSLMODES)),
-        connect_timeout=dict(type="int", default=10),
-    )
-
-
 def argument_spec():
     return dict(
-        source=dict(type="dict", required=True, options=endpoint_options()),
-        target=dict(type="dict", required=True, options=endpoint_options()),
+        source=dict(type="dict", required=True, options=_pg.endpoint_options(True)),
+        target=dict(type="dict", required=True, options=_pg.endpoint_options(True)),
         slot_name=dict(type="str", default=_rep.DEFAULT_SLOT),
         heartbeat_timeout=dict(type="float", default=10),
         wal_budget_bytes=dict(type="int"),

@@ -56,6 +56,25 @@ def ansible_adhoc(pattern, module, args="", become_user=None, become=False):
     return report["plays"][0]["tasks"][0]["hosts"]
 
 
+def run_playbook(name, *args, timeout=900):
+    """Run one of the collection's playbooks on the lab as an operator would: (rc, JSON report, output)."""
+    command = [
+        str(Path(sys.executable).with_name("ansible-playbook")),
+        "-i",
+        str(INVENTORY),
+        str(REPO / "playbooks" / name),
+        *args,
+    ]
+    run = subprocess.run(
+        command, cwd=REPO, env=_ansible_env(), capture_output=True, text=True, timeout=timeout, check=False
+    )
+    try:
+        report = json.loads(run.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(f"{name}: no JSON (rc={run.returncode}): {run.stdout[-3000:]} {run.stderr[-3000:]}")
+    return run.returncode, report, run.stdout + run.stderr
+
+
 def lab_inventory():
     """Every host of the `legacy` group, whatever wave it sits in, with its variables."""
     run = subprocess.run(

@@ -2,14 +2,11 @@
 
 import ast
 import json
-import os
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
-from conftest import LEGACY_VMS, REPO, STATE_DIR, ansible_adhoc, scalar, vms_of_variant
+from conftest import LEGACY_VMS, REPO, STATE_DIR, ansible_adhoc, run_playbook, scalar, vms_of_variant
 
 sys.path.insert(0, str(REPO / ".build" / "collections"))
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._journal import (  # noqa: E402
@@ -30,29 +27,8 @@ PACKAGED_VMS = vms_of_variant("packaged")
 
 def run_discover(state_dir, *extra):
     """Run the discover playbook like an operator; return (rc, json report)."""
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-    )
-    command = [
-        str(Path(sys.executable).with_name("ansible-playbook")),
-        "-i",
-        str(REPO / "inventories" / "lab"),
-        str(REPO / "playbooks" / "discover.yml"),
-        "-e",
-        f"odoo_migration_state_dir={state_dir}",
-        *extra,
-    ]
-    run = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False)
-    try:
-        return run.returncode, json.loads(run.stdout)
-    except json.JSONDecodeError:
-        pytest.fail(
-            f"ansible-playbook printed no JSON (rc={run.returncode}): "
-            f"{run.stdout[-3000:]} {run.stderr[-3000:]}"
-        )
+    rc, report, _output = run_playbook("discover.yml", "-e", f"odoo_migration_state_dir={state_dir}", *extra)
+    return rc, report
 
 
 def failures(report):

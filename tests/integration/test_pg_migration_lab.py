@@ -18,19 +18,15 @@ healthy. It runs last (file name) so test_lab.py can prove the lab intact afterw
 """
 
 import json
-import os
 import secrets
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
-from pathlib import Path
 
 import psycopg
 import pytest
 import yaml
-from conftest import LEGACY_VMS, REPO, ansible_adhoc, lab_secret
+from conftest import LEGACY_VMS, ansible_adhoc, lab_secret, run_playbook
 from psycopg import sql
 
 pytestmark = pytest.mark.lab
@@ -77,40 +73,19 @@ def run_sql(ep, *statements):
 
 
 def playbook(name, state_dir, *extra, timeout=600):
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-    )
-    command = [
-        str(Path(sys.executable).with_name("ansible-playbook")),
-        "-i",
-        str(REPO / "inventories" / "lab"),
-        str(REPO / "playbooks" / name),
-        "--limit",
-        HOST,
-        "-e",
-        f"odoo_migration_state_dir={state_dir}",
-        *extra,
-    ]
     started = time.monotonic()
-    run = subprocess.run(
-        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    rc, report, output = run_playbook(
+        name, "--limit", HOST, "-e", f"odoo_migration_state_dir={state_dir}", *extra, timeout=timeout
     )
-    print(f"{name}: rc={run.returncode} in {time.monotonic() - started:.1f} s")
+    print(f"{name}: rc={rc} in {time.monotonic() - started:.1f} s")
     for secret in (
         lab_secret(f"{HOST}-source-postgres-password")[0],
         lab_secret("target-postgres-password")[0],
     ):
-        assert secret not in run.stdout + run.stderr, f"a password appeared in the output of {name}"
-    try:
-        report = json.loads(run.stdout)
-    except json.JSONDecodeError:
-        pytest.fail(f"{name}: no JSON (rc={run.returncode}): {run.stdout[-3000:]} {run.stderr[-3000:]}")
-    if run.returncode != 0:
+        assert secret not in output, f"a password appeared in the output of {name}"
+    if rc != 0:
         print(f"{name} failed:", json.dumps(failures(report), default=str)[:8000])
-    return run.returncode, report
+    return rc, report
 
 
 def failures(report):

@@ -1,44 +1,27 @@
 """pg_replicate's source preparation: wal_level=logical only with consent, Odoo stopped around the restart."""
 
-import json
-import os
-import subprocess
-import sys
 import urllib.request
-from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import LEGACY_VMS, REPO, ansible_adhoc, lab_secret, vms_of_variant
+from conftest import LEGACY_VMS, ansible_adhoc, lab_secret, run_playbook, vms_of_variant
 
 HOST = vms_of_variant("packaged")[0]
 SETTINGS = ("wal_level", "max_replication_slots", "max_wal_senders")
 
 
 def playbook(name, state_dir, *extra):
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-    )
-    command = [
-        str(Path(sys.executable).with_name("ansible-playbook")),
-        "-i",
-        str(REPO / "inventories" / "lab"),
-        str(REPO / "playbooks" / name),
+    rc, report, _output = run_playbook(
+        name,
         "--limit",
         HOST,
         "-e",
         f"odoo_migration_state_dir={state_dir}",
-        # Source settings only: a copy would leave a slot that keeps PostgreSQL from starting
-        # once the teardown resets wal_level (the copy is test_pg_migration_lab.py's).
         "-e",
         "pg_replicate_copy_databases=false",
         *extra,
-    ]
-    run = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
-    return run.returncode, json.loads(run.stdout)
+    )
+    return rc, report
 
 
 def messages(report):
