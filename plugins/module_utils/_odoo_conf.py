@@ -531,16 +531,6 @@ def redact_sections(sections):
     )
 
 
-def relative_to(path, root):
-    """path relative to root, or None when it is not under root."""
-    root = root.rstrip("/") + "/"
-    return path[len(root) :] if path.startswith(root) else None
-
-
-def path_is_within(path, root):
-    return path == root or relative_to(path, root) is not None
-
-
 def environ_home(environ, passwd_home):
     """HOME as the service sees it: systemd sets it from passwd for User= units."""
     return environ.get("HOME") or passwd_home or "/"

@@ -14,13 +14,9 @@ import datetime
 import hashlib
 import json
 import time
-
-try:
-    from http.cookiejar import CookieJar
-    from urllib.error import HTTPError, URLError
-    from urllib.request import HTTPCookieProcessor, Request, build_opener
-except ImportError:  # pragma: no cover - Python 2 is not supported by this collection
-    raise
+from http.cookiejar import CookieJar
+from urllib.error import HTTPError, URLError
+from urllib.request import HTTPCookieProcessor, Request, build_opener
 
 
 class SmokeError(Exception):
