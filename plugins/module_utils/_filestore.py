@@ -90,15 +90,16 @@ def missing_attachments(store_fnames, files):
     return sorted(name for name in set(store_fnames) if name not in files)
 
 
-def fix_ownership(root, uid, gid):
-    """chown the tree to the container user; returns how many entries changed."""
+def fix_ownership(root, uid, gid, apply=True):
+    """chown the tree to the container user; returns how many entries changed (would change)."""
     changed = 0
     for directory, _dirs, names in os.walk(root):
         for name in [""] + names:
             full = os.path.join(directory, name) if name else directory
             stat = os.lstat(full)
             if stat.st_uid != uid or stat.st_gid != gid:
-                os.lchown(full, uid, gid)
+                if apply:
+                    os.lchown(full, uid, gid)
                 changed += 1
     return changed
 
@@ -144,17 +145,18 @@ def local_id(value, lookup):
     return lookup(text)[2]
 
 
-def remote_chown_command(root, owner, group):
+def remote_chown_command(root, owner, group, apply=True):
     """Shell that gives root and everything under it owner:group and prints one line per entry changed.
+
+    Without apply it only prints the lines: what check mode reports.
 
     find and chown both take a name or a numeric id; an unknown name fails the command."""
     owner, group = account(owner, "owner"), account(group, "group")
     quoted = shlex.quote(root)
-    changed = "\\( ! -user %s -o ! -group %s \\) -exec chown -h %s {} + -printf '.\\n'" % (
-        shlex.quote(owner),
-        shlex.quote(group),
-        shlex.quote("%s:%s" % (owner, group)),
-    )
+    changed = "\\( ! -user %s -o ! -group %s \\) " % (shlex.quote(owner), shlex.quote(group))
+    if apply:
+        changed += "-exec chown -h %s {} + " % shlex.quote("%s:%s" % (owner, group))
+    changed += "-printf '.\\n'"
     return "if test -d %s; then find %s %s; fi" % (quoted, quoted, changed)
 
 

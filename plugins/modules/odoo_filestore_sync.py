@@ -21,6 +21,10 @@ description:
     hashes with C(sha1sum) in parallel, the ownership fix with C(chown), which takes names or ids);
     it needs C(tar), GNU C(find), C(xargs) and C(sha1sum) there, and C(sudo -n) with
     O(destination_ssh.become).
+  - Or uploads a directory of this host to S3-compatible object storage through boto3
+    (O(destination_s3)), in parallel, each object with the SHA-1 its name promises, and proves every
+    object by the SHA-1 checksum the store keeps (C(HeadObject) with C(ChecksumMode=ENABLED)) or by
+    reading it back (O(destination_s3.proof)).
   - Odoo's filestore is content-addressed (C(<sha1[:2]>/<sha1>)) and files are never rewritten in
     place, so the delta is a set difference of names; no rolling checksums are needed. A re-run
     after a sync sends nothing and reports C(changed=false); a final run during the fence sends the
@@ -30,12 +34,14 @@ description:
   - Odoo's garbage-collection markers (C(checklist/)) are not copied.
 author:
   - sysgenpro platform engineering (@sysgenpro)
+requirements:
+  - boto3 (only for O(destination_s3))
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
-    details: Lists both sides and reports what would be sent; writes nothing on either side.
+    details: Lists both sides and reports what would be sent; writes nothing on either side, bucket included.
   diff_mode:
     support: none
   platform:
@@ -51,8 +57,8 @@ options:
     description:
       - The directory that receives it (a directory or a volume's mount point), on this host unless
         O(destination_ssh) is given, as an absolute path. Created when missing.
+      - Required unless O(destination_s3) is given; exclusive with it.
     type: str
-    required: true
   source_ssh:
     description:
       - How to reach the source host. Omit it when the source is on this host.
@@ -114,6 +120,64 @@ options:
         type: list
         elements: str
         default: []
+  destination_s3:
+    description:
+      - S3-compatible object storage that receives the directory O(source_path) of this host, one object
+        per file under O(destination_s3.prefix). Needs boto3 on this host.
+      - The delta comes from listing the keys and sizes under the prefix. Every upload is a single
+        C(PutObject) carrying the SHA-1 that the file's name promises, so a store that checks checksums
+        refuses wrong bytes; files over 5 GiB (one PUT's limit) are refused.
+      - Exclusive with O(destination_path), O(source_ssh) and O(owner).
+    type: dict
+    suboptions:
+      endpoint_url:
+        description: URL of the store (such as C(https://minio.example:9000)); omit it for AWS S3.
+        type: str
+      bucket:
+        description: The bucket; it must exist.
+        type: str
+        required: true
+      prefix:
+        description: Key prefix of the filestore (such as C(filestore/acme)); empty for the bucket's root.
+        type: str
+        default: ""
+      region:
+        description: Region of the bucket.
+        type: str
+      access_key:
+        description: Access key ID; omit it to use boto3's usual sources (environment, profile, role).
+        type: str
+      secret_key:
+        description: Secret access key. Never logged nor returned.
+        type: str
+      session_token:
+        description: Session token of temporary credentials.
+        type: str
+      validate_certs:
+        description: Check the store's TLS certificate; prefer O(destination_s3.ca_bundle) to turning it off.
+        type: bool
+        default: true
+      ca_bundle:
+        description: CA bundle that signed the store's certificate (a private CA).
+        type: path
+      addressing_style:
+        description:
+          - C(path) (C(endpoint/bucket/key), works with every compatible store) or C(virtual)
+            (C(bucket.endpoint)).
+        type: str
+        choices: [path, virtual]
+        default: path
+      proof:
+        description:
+          - How each object's SHA-1 is proven. C(checksum) reads the SHA-1 the store keeps for the object
+            (a C(HEAD), no data read), and reads the object back when the store keeps none (an object
+            uploaded by another tool or in several parts). C(content) always reads every object back
+            and hashes it.
+          - Use C(content) with a store that keeps the checksum a client sends without checking it
+            (the lab's moto emulator does so); AWS S3 checks it.
+        type: str
+        choices: [checksum, content]
+        default: checksum
   owner:
     description:
       - Owner the destination tree is given, as a user name or a numeric id (the container user's
@@ -140,7 +204,9 @@ options:
     type: bool
     default: false
   jobs:
-    description: Parallel hashing at the destination (threads here, C(sha1sum) processes on a remote host).
+    description:
+      - Parallel hashing at the destination (threads here, C(sha1sum) processes on a remote host), and
+        parallel uploads and proofs with O(destination_s3).
     type: int
     default: 4
 """
@@ -169,6 +235,21 @@ EXAMPLES = r"""
     owner: odoo
     group: odoo
     verify: sent
+  delegate_to: docker-host-1
+
+- name: Send the filestore of acme to object storage, every object proven by reading it back
+  sysgenpro.odoo_migration.odoo_filestore_sync:
+    source_path: /var/lib/docker/volumes/odoo-acme-data/_data/filestore/acme
+    destination_s3:
+      endpoint_url: https://s3.internal.example:9000
+      bucket: odoo-filestores
+      prefix: acme
+      region: us-east-1
+      access_key: "{{ s3_access_key }}"
+      secret_key: "{{ s3_secret_key }}"
+      ca_bundle: /etc/ssl/certs/internal-ca.pem
+      proof: content
+    jobs: 8
   delegate_to: docker-host-1
 """
 
@@ -209,9 +290,18 @@ missing_attachments:
   type: list
   elements: str
 ownership_fixed:
-  description: Entries whose owner or group was changed.
+  description:
+    - Entries whose owner or group was changed; in check mode, the entries already at the
+      destination whose owner or group would change.
   returned: success
   type: int
+verified_by:
+  description:
+    - With O(destination_s3), how many objects were proven by their stored C(checksum) and how many by
+      reading their C(content) back.
+  returned: success with O(destination_s3)
+  type: dict
+  sample: {checksum: 700, content: 0}
 seconds:
   description: Time the run took.
   returned: success
@@ -225,8 +315,8 @@ import shlex
 import tempfile
 import time
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _filestore
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _filestore, _s3
 
 LISTING = "find %s -type f -printf '%%P\\t%%s\\n'"
 
@@ -321,10 +411,10 @@ class LocalDestination(object):
         except (KeyError, ValueError) as error:
             self.module.fail_json(msg="unknown owner or group on this host: %s" % error)
 
-    def fix_ownership(self):
+    def fix_ownership(self, apply=True):
         if not os.path.isdir(self.root):
             return 0
-        return _filestore.fix_ownership(self.root, *self.ids)
+        return _filestore.fix_ownership(self.root, self.ids[0], self.ids[1], apply)
 
 
 class RemoteDestination(object):
@@ -371,7 +461,10 @@ class RemoteDestination(object):
 
     def check_accounts(self, owner, group):
         try:
-            self.chown = _filestore.remote_chown_command(self.root, owner, group)
+            self.chown = dict(
+                (apply, _filestore.remote_chown_command(self.root, owner, group, apply))
+                for apply in (True, False)
+            )
             check = _filestore.remote_account_check_command(owner, group)
         except ValueError as error:
             self.module.fail_json(msg=str(error))
@@ -382,17 +475,66 @@ class RemoteDestination(object):
                 % (self.root, owner, group, where(self.spec), rc, (err or out).strip()[-500:])
             )
 
-    def fix_ownership(self):
-        return len(self.run(self.chown, "fixing the ownership of").splitlines())
+    def fix_ownership(self, apply=True):
+        return len(self.run(self.chown[apply], "fixing the ownership of").splitlines())
+
+
+class S3Destination(object):
+    """Objects under a prefix of a bucket of S3-compatible storage; the source is a directory on this host."""
+
+    def __init__(self, module, spec, jobs):
+        self.module, self.spec, self.jobs = module, spec, jobs
+        self.bucket, self.prefix = spec["bucket"], spec["prefix"]
+        self.verified_by = {"checksum": 0, "content": 0}
+        try:
+            self.client = _s3.make_client(spec, jobs)
+        except _s3.ERRORS as error:
+            module.fail_json(msg="cannot set up the S3 client: %s" % _s3.describe(error))
+
+    def attempt(self, function, *args):
+        try:
+            return function(self.client, self.bucket, self.prefix, *args)
+        except _s3.S3Error as error:
+            self.module.fail_json(msg=str(error))
+
+    def listing(self):
+        return self.attempt(_s3.listing)
+
+    def receive(self, source_spec, source_path, paths):
+        self.attempt(_s3.upload, source_path, paths, self.jobs)
+
+    def delete(self, paths):
+        self.attempt(_s3.delete, paths)
+
+    def verify(self, paths, jobs):
+        checked, corrupt, self.verified_by = self.attempt(_s3.verify, paths, self.spec["proof"], jobs)
+        return checked, corrupt
+
+
+def s3_spec():
+    return dict(
+        endpoint_url=dict(type="str"),
+        bucket=dict(type="str", required=True),
+        prefix=dict(type="str", default=""),
+        region=dict(type="str"),
+        access_key=dict(type="str", no_log=True),
+        secret_key=dict(type="str", no_log=True),
+        session_token=dict(type="str", no_log=True),
+        validate_certs=dict(type="bool", default=True),
+        ca_bundle=dict(type="path"),
+        addressing_style=dict(type="str", choices=["path", "virtual"], default="path"),
+        proof=dict(type="str", choices=["checksum", "content"], default="checksum"),
+    )
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             source_path=dict(type="str", required=True),
-            destination_path=dict(type="str", required=True),
+            destination_path=dict(type="str"),
             source_ssh=dict(type="dict", options=ssh_spec()),
             destination_ssh=dict(type="dict", options=ssh_spec()),
+            destination_s3=dict(type="dict", options=s3_spec()),
             owner=dict(type="raw", aliases=["owner_uid"]),
             group=dict(type="raw", aliases=["owner_gid"]),
             store_fnames=dict(type="list", elements="str", default=[]),
@@ -400,14 +542,28 @@ def main():
             delete_extra=dict(type="bool", default=False),
             jobs=dict(type="int", default=4),
         ),
-        mutually_exclusive=[("source_ssh", "destination_ssh")],
+        mutually_exclusive=[
+            ("source_ssh", "destination_ssh"),
+            ("destination_s3", "destination_path"),
+            ("destination_s3", "source_ssh"),
+            ("destination_s3", "owner"),
+        ],
+        required_one_of=[("destination_path", "destination_s3")],
+        required_by={"destination_ssh": "destination_path"},
         required_together=[("owner", "group")],
         supports_check_mode=True,
     )
     started = time.monotonic()
     params = module.params
     source_spec = params["source_ssh"]
-    if params["destination_ssh"]:
+    if params["destination_s3"]:
+        if not _s3.HAS_BOTO3:
+            module.fail_json(
+                msg=missing_required_lib("boto3", reason="for destination_s3"),
+                exception=_s3.BOTO3_IMPORT_ERROR,
+            )
+        destination = S3Destination(module, params["destination_s3"], params["jobs"])
+    elif params["destination_ssh"]:
         destination = RemoteDestination(module, params["destination_ssh"], params["destination_path"])
     else:
         destination = LocalDestination(module, params["destination_path"])
@@ -421,8 +577,10 @@ def main():
     sent_bytes = sum(source_files[path] for path in to_send)
     changed = bool(to_send) or bool(params["delete_extra"] and extra)
     if module.check_mode:
+        # Entries already there whose ownership would change (files still to send come on top).
+        would_fix = destination.fix_ownership(apply=False) if owned else 0
         module.exit_json(
-            changed=changed,
+            changed=changed or bool(would_fix),
             source_files=len(source_files),
             sent_files=len(to_send),
             sent_bytes=sent_bytes,
@@ -431,7 +589,7 @@ def main():
             verified_files=0,
             corrupt_files=[],
             missing_attachments=_filestore.missing_attachments(params["store_fnames"], before),
-            ownership_fixed=0,
+            ownership_fixed=would_fix,
             seconds=round(time.monotonic() - started, 3),
         )
     if to_send:
@@ -460,6 +618,8 @@ def main():
         ownership_fixed=fixed,
         seconds=round(time.monotonic() - started, 3),
     )
+    if params["destination_s3"]:
+        result["verified_by"] = destination.verified_by
     if corrupt or missing:
         module.fail_json(
             msg="the destination filestore is not a faithful copy: %d corrupt file(s), %d attachment(s) "

@@ -169,6 +169,14 @@ def test_push_back_to_the_vm_is_proven_there_and_owned_by_its_odoo_user(scratch,
     assert (again["changed"], again["sent_files"], again["ownership_fixed"]) == (False, 0, 0)
     assert again["verified_files"] == pushed["verified_files"] and not again.get("failed")
 
+    # Ownership changed behind our back: check mode tells, writes nothing; the next run fixes it.
+    some = sorted(listing.split())[0]
+    on_vm(host, f"chown root:root {SCRATCH}/{some}")
+    planned = run_module(push, check=True)
+    assert (planned["changed"], planned["sent_files"], planned["ownership_fixed"]) == (True, 0, 1)
+    assert on_vm(host, f"stat -c %U {SCRATCH}/{some}") == "root"
+    assert run_module(push)["ownership_fixed"] == 1
+
     # A file lost on the VM is sent alone; one rewritten in place is named; an unknown name is missing.
     lost, damaged = sorted(path for path in copy.rglob("*") if path.is_file())[:2]
     byte = "y" if damaged.read_bytes()[:1] == b"x" else "x"

@@ -53,6 +53,8 @@ def test_fix_ownership_changes_each_entry_once(tmp_path):
     store(tmp_path, b"a")
     store(tmp_path, b"b")
     entries = sum(1 + len(files) for _root, _dirs, files in os.walk(tmp_path))
+    assert _filestore.fix_ownership(str(tmp_path), 12345, 12346, apply=False) == entries
+    assert os.stat(tmp_path).st_uid != 12345
     assert _filestore.fix_ownership(str(tmp_path), 12345, 12346) == entries
     assert _filestore.fix_ownership(str(tmp_path), 12345, 12346) == 0
     assert (os.stat(tmp_path).st_uid, os.stat(tmp_path).st_gid) == (12345, 12346)
@@ -107,6 +109,8 @@ def test_remote_chown_counts_what_it_changed_and_accepts_names(tmp_path):
     store(root, b"a")
     store(root, b"b")
     entries = sum(1 + len(files) for _root, _dirs, files in os.walk(root))
+    rc, out = sh(_filestore.remote_chown_command(str(root), 12345, 12346, apply=False))
+    assert (rc, len(out.splitlines()), os.stat(root).st_uid) == (0, entries, 0)
     rc, out = sh(_filestore.remote_chown_command(str(root), 12345, 12346))
     assert (rc, len(out.splitlines())) == (0, entries)
     assert sh(_filestore.remote_chown_command(str(root), 12345, 12346)) == (0, "")
