@@ -9,12 +9,22 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: odoo_filestore_sync
-short_description: Copy an Odoo filestore to this host, incrementally, and prove every file
+short_description: Copy an Odoo filestore between hosts, incrementally, and prove every file
 version_added: 0.1.0
 description:
-  - Runs on the destination host. Lists the source filestore (on this host, or on another host over
-    SSH), sends only the files the destination lacks as one tar stream, then verifies that every
-    content file's SHA-1 equals its name.
+  - Pulls a filestore into a directory on this host (the source on this host, or on another host
+    over SSH, O(source_ssh)), or pushes a directory of this host to a directory on another host over
+    SSH (O(destination_ssh)), as the rollback of an application cutover does. Lists both sides, sends
+    only the files the destination lacks as one tar stream, then verifies that every content file's
+    SHA-1 equals its name.
+  - With O(destination_ssh), every check runs on the remote host itself (its listing with C(find), the
+    hashes with C(sha1sum) in parallel, the ownership fix with C(chown), which takes names or ids);
+    it needs C(tar), GNU C(find), C(xargs) and C(sha1sum) there, and C(sudo -n) with
+    O(destination_ssh.become).
+  - Or uploads a directory of this host to S3-compatible object storage through boto3
+    (O(destination_s3)), in parallel, each object with the SHA-1 its name promises, and proves every
+    object by the SHA-1 checksum the store keeps (C(HeadObject) with C(ChecksumMode=ENABLED)) or by
+    reading it back (O(destination_s3.proof)).
   - Odoo's filestore is content-addressed (C(<sha1[:2]>/<sha1>)) and files are never rewritten in
     place, so the delta is a set difference of names; no rolling checksums are needed. A re-run
     after a sync sends nothing and reports C(changed=false); a final run during the fence sends the
@@ -24,32 +34,39 @@ description:
   - Odoo's garbage-collection markers (C(checklist/)) are not copied.
 author:
   - sysgenpro platform engineering (@sysgenpro)
+requirements:
+  - boto3 (only for O(destination_s3))
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
-    details: Lists both sides and reports what would be sent; writes nothing.
+    details: Lists both sides and reports what would be sent; writes nothing on either side, bucket included.
   diff_mode:
     support: none
   platform:
     platforms: posix
 options:
   source_path:
-    description: The filestore directory of one database on the source (C(<data_dir>/filestore/<db>)).
+    description:
+      - The filestore directory of one database on the source (C(<data_dir>/filestore/<db>)), on
+        this host unless O(source_ssh) is given.
     type: str
     required: true
   destination_path:
-    description: The directory on this host that receives it (a directory or a volume's mount point).
-    type: path
-    required: true
+    description:
+      - The directory that receives it (a directory or a volume's mount point), on this host unless
+        O(destination_ssh) is given, as an absolute path. Created when missing.
+      - Required unless O(destination_s3) is given; exclusive with it.
+    type: str
   source_ssh:
     description:
       - How to reach the source host. Omit it when the source is on this host.
+      - Mutually exclusive with O(destination_ssh).
     type: dict
     suboptions:
       host:
-        description: Address of the source host.
+        description: Address of the host.
         type: str
         required: true
       port:
@@ -57,14 +74,14 @@ options:
         type: int
         default: 22
       user:
-        description: SSH user; it reads the filestore through C(sudo -n) when O(source_ssh.become) is true.
+        description: SSH user; it reaches the filestore through C(sudo -n) when C(become) is true.
         type: str
         required: true
       private_key_file:
         description: Private key for that user.
         type: path
       become:
-        description: Read the source as root through C(sudo -n).
+        description: Read (or write) the filestore as root through C(sudo -n).
         type: bool
         default: true
       options:
@@ -72,12 +89,106 @@ options:
         type: list
         elements: str
         default: []
-  owner_uid:
-    description: Numeric owner the destination tree is given (the container user's uid).
-    type: int
-  owner_gid:
-    description: Numeric group the destination tree is given.
-    type: int
+  destination_ssh:
+    description:
+      - How to reach the destination host, to push the directory O(source_path) of this host to
+        O(destination_path) there. Omit it when the destination is on this host.
+      - Mutually exclusive with O(source_ssh).
+    type: dict
+    suboptions:
+      host:
+        description: Address of the host.
+        type: str
+        required: true
+      port:
+        description: SSH port.
+        type: int
+        default: 22
+      user:
+        description: SSH user; it reaches the filestore through C(sudo -n) when C(become) is true.
+        type: str
+        required: true
+      private_key_file:
+        description: Private key for that user.
+        type: path
+      become:
+        description: Read (or write) the filestore as root through C(sudo -n).
+        type: bool
+        default: true
+      options:
+        description: Extra C(-o) options for ssh, such as C(StrictHostKeyChecking=accept-new).
+        type: list
+        elements: str
+        default: []
+  destination_s3:
+    description:
+      - S3-compatible object storage that receives the directory O(source_path) of this host, one object
+        per file under O(destination_s3.prefix). Needs boto3 on this host.
+      - The delta comes from listing the keys and sizes under the prefix. Every upload is a single
+        C(PutObject) carrying the SHA-1 that the file's name promises, so a store that checks checksums
+        refuses wrong bytes; files over 5 GiB (one PUT's limit) are refused.
+      - Exclusive with O(destination_path), O(source_ssh) and O(owner).
+    type: dict
+    suboptions:
+      endpoint_url:
+        description: URL of the store (such as C(https://minio.example:9000)); omit it for AWS S3.
+        type: str
+      bucket:
+        description: The bucket; it must exist.
+        type: str
+        required: true
+      prefix:
+        description: Key prefix of the filestore (such as C(filestore/acme)); empty for the bucket's root.
+        type: str
+        default: ""
+      region:
+        description: Region of the bucket.
+        type: str
+      access_key:
+        description: Access key ID; omit it to use boto3's usual sources (environment, profile, role).
+        type: str
+      secret_key:
+        description: Secret access key. Never logged nor returned.
+        type: str
+      session_token:
+        description: Session token of temporary credentials.
+        type: str
+      validate_certs:
+        description: Check the store's TLS certificate; prefer O(destination_s3.ca_bundle) to turning it off.
+        type: bool
+        default: true
+      ca_bundle:
+        description: CA bundle that signed the store's certificate (a private CA).
+        type: path
+      addressing_style:
+        description:
+          - C(path) (C(endpoint/bucket/key), works with every compatible store) or C(virtual)
+            (C(bucket.endpoint)).
+        type: str
+        choices: [path, virtual]
+        default: path
+      proof:
+        description:
+          - How each object's SHA-1 is proven. C(checksum) reads the SHA-1 the store keeps for the object
+            (a C(HEAD), no data read), and reads the object back when the store keeps none (an object
+            uploaded by another tool or in several parts). C(content) always reads every object back
+            and hashes it.
+          - Use C(content) with a store that keeps the checksum a client sends without checking it
+            (the lab's moto emulator does so); AWS S3 checks it.
+        type: str
+        choices: [checksum, content]
+        default: checksum
+  owner:
+    description:
+      - Owner the destination tree is given, as a user name or a numeric id (the container user's
+        uid; on a VM, a name such as C(odoo) is resolved there).
+      - Requires O(group).
+    type: raw
+    aliases: [owner_uid]
+  group:
+    description: Group the destination tree is given, as a group name or a numeric id.
+    type: raw
+    aliases: [owner_gid]
   store_fnames:
     description: The C(ir_attachment.store_fname) values that must exist at the destination.
     type: list
@@ -93,7 +204,9 @@ options:
     type: bool
     default: false
   jobs:
-    description: Threads that hash files during verification.
+    description:
+      - Parallel hashing at the destination (threads here, C(sha1sum) processes on a remote host), and
+        parallel uploads and proofs with O(destination_s3).
     type: int
     default: 4
 """
@@ -107,8 +220,36 @@ EXAMPLES = r"""
       host: 10.0.0.12
       user: ansible
       private_key_file: ~/.ssh/migration
-    owner_uid: 100
-    owner_gid: 101
+    owner: 100
+    group: 101
+  delegate_to: docker-host-1
+
+- name: Rollback - push the files written in the container back to the VM, owned by its Odoo user
+  sysgenpro.odoo_migration.odoo_filestore_sync:
+    source_path: /var/lib/docker/volumes/odoo-acme-data/_data/filestore/acme
+    destination_path: /var/lib/odoo/.local/share/Odoo/filestore/acme
+    destination_ssh:
+      host: 10.0.0.12
+      user: ansible
+      private_key_file: ~/.ssh/migration
+    owner: odoo
+    group: odoo
+    verify: sent
+  delegate_to: docker-host-1
+
+- name: Send the filestore of acme to object storage, every object proven by reading it back
+  sysgenpro.odoo_migration.odoo_filestore_sync:
+    source_path: /var/lib/docker/volumes/odoo-acme-data/_data/filestore/acme
+    destination_s3:
+      endpoint_url: https://s3.internal.example:9000
+      bucket: odoo-filestores
+      prefix: acme
+      region: us-east-1
+      access_key: "{{ s3_access_key }}"
+      secret_key: "{{ s3_secret_key }}"
+      ca_bundle: /etc/ssl/certs/internal-ca.pem
+      proof: content
+    jobs: 8
   delegate_to: docker-host-1
 """
 
@@ -149,24 +290,47 @@ missing_attachments:
   type: list
   elements: str
 ownership_fixed:
-  description: Entries whose owner or group was changed.
+  description:
+    - Entries whose owner or group was changed; in check mode, the entries already at the
+      destination whose owner or group would change.
   returned: success
   type: int
+verified_by:
+  description:
+    - With O(destination_s3), how many objects were proven by their stored C(checksum) and how many by
+      reading their C(content) back.
+  returned: success with O(destination_s3)
+  type: dict
+  sample: {checksum: 700, content: 0}
 seconds:
   description: Time the run took.
   returned: success
   type: float
 """
 
+import grp
 import os
+import pwd
 import shlex
 import tempfile
 import time
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _filestore
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _filestore, _s3
 
 LISTING = "find %s -type f -printf '%%P\\t%%s\\n'"
+
+
+def ssh_spec():
+    """The suboptions of source_ssh and destination_ssh (a new dict for each)."""
+    return dict(
+        host=dict(type="str", required=True),
+        port=dict(type="int", default=22),
+        user=dict(type="str", required=True),
+        private_key_file=dict(type="path"),
+        become=dict(type="bool", default=True),
+        options=dict(type="list", elements="str", default=[]),
+    )
 
 
 def ssh_command(spec, remote):
@@ -180,34 +344,34 @@ def ssh_command(spec, remote):
     return command + ["%s@%s" % (spec["user"], spec["host"]), remote]
 
 
+def where(spec):
+    return "%s@%s:%s" % (spec["user"], spec["host"], spec["port"]) if spec else "this host"
+
+
 def source_listing(module, spec, path):
     remote = "test -d %s && %s" % (shlex.quote(path), LISTING % shlex.quote(path))
     argv = ssh_command(spec, remote) if spec else ["sh", "-c", remote]
     rc, out, err = module.run_command(argv)
     if rc != 0:
-        where = "%s@%s:%s" % (spec["user"], spec["host"], spec["port"]) if spec else "this host"
         module.fail_json(
             msg="cannot list the source filestore %s on %s (rc=%d): %s. Check the path (the database's "
             "filestore under data_dir), SSH access and sudo rights"
-            % (path, where, rc, (err or out).strip()[-500:])
+            % (path, where(spec), rc, (err or out).strip()[-500:])
         )
     return _filestore.parse_listing(out)
 
 
-def send(module, spec, source_path, destination_path, paths):
-    """One tar stream from the source into the destination; the file list goes to the source's stdin."""
-    remote = "tar -C %s --null -T - -cf -" % shlex.quote(source_path)
-    producer = ssh_command(spec, remote) if spec else ["sh", "-c", remote]
-    os.makedirs(destination_path, exist_ok=True)
+def tar_pipeline(module, producer, consumer, paths):
+    """producer | consumer, with the NUL-separated file list on the producer's stdin."""
     handle, listing = tempfile.mkstemp(prefix="filestore-sync-")
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(b"".join(path.encode("utf-8") + b"\0" for path in paths))
         # Every word is quoted: the shell only joins the two tars with a pipe.
-        pipeline = "set -o pipefail; %s < %s | tar -C %s -xf -" % (
+        pipeline = "set -o pipefail; %s < %s | %s" % (
             " ".join(shlex.quote(word) for word in producer),
             shlex.quote(listing),
-            shlex.quote(destination_path),
+            " ".join(shlex.quote(word) for word in consumer),
         )
         rc, out, err = module.run_command(pipeline, use_unsafe_shell=True, executable="/bin/bash")
     finally:
@@ -219,44 +383,204 @@ def send(module, spec, source_path, destination_path, paths):
         )
 
 
+class LocalDestination(object):
+    """A directory on this host; the source is here or on another host over SSH."""
+
+    def __init__(self, module, root):
+        self.module, self.root = module, root
+
+    def listing(self):
+        return _filestore.local_listing(self.root)
+
+    def receive(self, source_spec, source_path, paths):
+        remote = "tar -C %s --null -T - -cf -" % shlex.quote(source_path)
+        producer = ssh_command(source_spec, remote) if source_spec else ["sh", "-c", remote]
+        os.makedirs(self.root, exist_ok=True)
+        tar_pipeline(self.module, producer, ["tar", "-C", self.root, "-xf", "-"], paths)
+
+    def delete(self, paths):
+        for path in paths:
+            os.remove(os.path.join(self.root, path))
+
+    def verify(self, paths, jobs):
+        return _filestore.verify_tree(self.root, paths, jobs)
+
+    def check_accounts(self, owner, group):
+        try:
+            self.ids = _filestore.local_id(owner, pwd.getpwnam), _filestore.local_id(group, grp.getgrnam)
+        except (KeyError, ValueError) as error:
+            self.module.fail_json(msg="unknown owner or group on this host: %s" % error)
+
+    def fix_ownership(self, apply=True):
+        if not os.path.isdir(self.root):
+            return 0
+        return _filestore.fix_ownership(self.root, self.ids[0], self.ids[1], apply)
+
+
+class RemoteDestination(object):
+    """A directory on another host reached over SSH; the source is a directory on this host.
+
+    Every step runs on the remote side: listing (find), receiving (tar -x), hashing (sha1sum),
+    removing and chown; only file lists and the tar stream cross the connection."""
+
+    def __init__(self, module, spec, root):
+        self.module, self.spec, self.root = module, spec, root
+
+    def run(self, remote, what, paths=None, ok=(0,)):
+        data = b"".join(path.encode("utf-8") + b"\0" for path in paths) if paths is not None else None
+        rc, out, err = self.module.run_command(ssh_command(self.spec, remote), data=data, binary_data=True)
+        if rc not in ok:
+            self.module.fail_json(
+                msg="%s %s on %s failed (rc=%d): %s. Check the path, SSH access and sudo rights"
+                % (what, self.root, where(self.spec), rc, (err or out).strip()[-500:])
+            )
+        return out
+
+    def listing(self):
+        return _filestore.parse_listing(
+            self.run(_filestore.remote_listing_command(self.root), "listing the destination filestore")
+        )
+
+    def receive(self, source_spec, source_path, paths):
+        consumer = ssh_command(self.spec, "mkdir -p %s && tar -C %s -xf -" % ((shlex.quote(self.root),) * 2))
+        tar_pipeline(
+            self.module, ["tar", "-C", source_path, "--null", "-T", "-", "-cf", "-"], consumer, paths
+        )
+
+    def delete(self, paths):
+        if paths:
+            self.run(_filestore.remote_delete_command(self.root), "removing extra files from", paths)
+
+    def verify(self, paths, jobs):
+        checked = [path for path in paths if _filestore.CONTENT_NAME.match(path)]
+        if not checked:
+            return 0, []
+        # xargs exits 123 when a sha1sum could not read a file: that file is reported as corrupt.
+        out = self.run(_filestore.remote_verify_command(self.root, jobs), "hashing", checked, ok=(0, 123))
+        return _filestore.parse_sha1sum(out, checked)
+
+    def check_accounts(self, owner, group):
+        try:
+            self.chown = dict(
+                (apply, _filestore.remote_chown_command(self.root, owner, group, apply))
+                for apply in (True, False)
+            )
+            check = _filestore.remote_account_check_command(owner, group)
+        except ValueError as error:
+            self.module.fail_json(msg=str(error))
+        rc, out, err = self.module.run_command(ssh_command(self.spec, check))
+        if rc != 0:
+            self.module.fail_json(
+                msg="cannot give %s ownership %s:%s on %s (rc=%d): %s"
+                % (self.root, owner, group, where(self.spec), rc, (err or out).strip()[-500:])
+            )
+
+    def fix_ownership(self, apply=True):
+        return len(self.run(self.chown[apply], "fixing the ownership of").splitlines())
+
+
+class S3Destination(object):
+    """Objects under a prefix of a bucket of S3-compatible storage; the source is a directory on this host."""
+
+    def __init__(self, module, spec, jobs):
+        self.module, self.spec, self.jobs = module, spec, jobs
+        self.bucket, self.prefix = spec["bucket"], spec["prefix"]
+        self.verified_by = {"checksum": 0, "content": 0}
+        try:
+            self.client = _s3.make_client(spec, jobs)
+        except _s3.ERRORS as error:
+            module.fail_json(msg="cannot set up the S3 client: %s" % _s3.describe(error))
+
+    def attempt(self, function, *args):
+        try:
+            return function(self.client, self.bucket, self.prefix, *args)
+        except _s3.S3Error as error:
+            self.module.fail_json(msg=str(error))
+
+    def listing(self):
+        return self.attempt(_s3.listing)
+
+    def receive(self, source_spec, source_path, paths):
+        self.attempt(_s3.upload, source_path, paths, self.jobs)
+
+    def delete(self, paths):
+        self.attempt(_s3.delete, paths)
+
+    def verify(self, paths, jobs):
+        checked, corrupt, self.verified_by = self.attempt(_s3.verify, paths, self.spec["proof"], jobs)
+        return checked, corrupt
+
+
+def s3_spec():
+    return dict(
+        endpoint_url=dict(type="str"),
+        bucket=dict(type="str", required=True),
+        prefix=dict(type="str", default=""),
+        region=dict(type="str"),
+        access_key=dict(type="str", no_log=True),
+        secret_key=dict(type="str", no_log=True),
+        session_token=dict(type="str", no_log=True),
+        validate_certs=dict(type="bool", default=True),
+        ca_bundle=dict(type="path"),
+        addressing_style=dict(type="str", choices=["path", "virtual"], default="path"),
+        proof=dict(type="str", choices=["checksum", "content"], default="checksum"),
+    )
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             source_path=dict(type="str", required=True),
-            destination_path=dict(type="path", required=True),
-            source_ssh=dict(
-                type="dict",
-                options=dict(
-                    host=dict(type="str", required=True),
-                    port=dict(type="int", default=22),
-                    user=dict(type="str", required=True),
-                    private_key_file=dict(type="path"),
-                    become=dict(type="bool", default=True),
-                    options=dict(type="list", elements="str", default=[]),
-                ),
-            ),
-            owner_uid=dict(type="int"),
-            owner_gid=dict(type="int"),
+            destination_path=dict(type="str"),
+            source_ssh=dict(type="dict", options=ssh_spec()),
+            destination_ssh=dict(type="dict", options=ssh_spec()),
+            destination_s3=dict(type="dict", options=s3_spec()),
+            owner=dict(type="raw", aliases=["owner_uid"]),
+            group=dict(type="raw", aliases=["owner_gid"]),
             store_fnames=dict(type="list", elements="str", default=[]),
             verify=dict(type="str", choices=["all", "sent", "none"], default="all"),
             delete_extra=dict(type="bool", default=False),
             jobs=dict(type="int", default=4),
         ),
-        required_together=[("owner_uid", "owner_gid")],
+        mutually_exclusive=[
+            ("source_ssh", "destination_ssh"),
+            ("destination_s3", "destination_path"),
+            ("destination_s3", "source_ssh"),
+            ("destination_s3", "owner"),
+        ],
+        required_one_of=[("destination_path", "destination_s3")],
+        required_by={"destination_ssh": "destination_path"},
+        required_together=[("owner", "group")],
         supports_check_mode=True,
     )
     started = time.monotonic()
     params = module.params
-    spec = params["source_ssh"]
-    destination = params["destination_path"]
-    source_files = source_listing(module, spec, params["source_path"])
-    before = _filestore.local_listing(destination)
+    source_spec = params["source_ssh"]
+    if params["destination_s3"]:
+        if not _s3.HAS_BOTO3:
+            module.fail_json(
+                msg=missing_required_lib("boto3", reason="for destination_s3"),
+                exception=_s3.BOTO3_IMPORT_ERROR,
+            )
+        destination = S3Destination(module, params["destination_s3"], params["jobs"])
+    elif params["destination_ssh"]:
+        destination = RemoteDestination(module, params["destination_ssh"], params["destination_path"])
+    else:
+        destination = LocalDestination(module, params["destination_path"])
+    owned = params["owner"] is not None
+    if owned:
+        # An unknown name fails the run before anything is sent.
+        destination.check_accounts(params["owner"], params["group"])
+    source_files = source_listing(module, source_spec, params["source_path"])
+    before = destination.listing()
     to_send, extra = _filestore.plan_delta(source_files, before)
     sent_bytes = sum(source_files[path] for path in to_send)
     changed = bool(to_send) or bool(params["delete_extra"] and extra)
     if module.check_mode:
+        # Entries already there whose ownership would change (files still to send come on top).
+        would_fix = destination.fix_ownership(apply=False) if owned else 0
         module.exit_json(
-            changed=changed,
+            changed=changed or bool(would_fix),
             source_files=len(source_files),
             sent_files=len(to_send),
             sent_bytes=sent_bytes,
@@ -265,22 +589,21 @@ def main():
             verified_files=0,
             corrupt_files=[],
             missing_attachments=_filestore.missing_attachments(params["store_fnames"], before),
-            ownership_fixed=0,
+            ownership_fixed=would_fix,
             seconds=round(time.monotonic() - started, 3),
         )
     if to_send:
-        send(module, spec, params["source_path"], destination, to_send)
+        destination.receive(source_spec, params["source_path"], to_send)
     if params["delete_extra"]:
-        for path in extra:
-            os.remove(os.path.join(destination, path))
+        destination.delete(extra)
         extra = []
-    after = _filestore.local_listing(destination)
+    after = destination.listing() if (to_send or params["delete_extra"]) else before
     verify = params["verify"]
     checked = sorted(after) if verify == "all" else (to_send if verify == "sent" else [])
-    verified, corrupt = _filestore.verify_tree(destination, checked, params["jobs"])
+    verified, corrupt = destination.verify(checked, params["jobs"])
     fixed = 0
-    if params["owner_uid"] is not None and os.path.isdir(destination):
-        fixed = _filestore.fix_ownership(destination, params["owner_uid"], params["owner_gid"])
+    if owned:
+        fixed = destination.fix_ownership()
     missing = _filestore.missing_attachments(params["store_fnames"], after)
     result = dict(
         changed=changed or bool(fixed),
@@ -295,6 +618,8 @@ def main():
         ownership_fixed=fixed,
         seconds=round(time.monotonic() - started, 3),
     )
+    if params["destination_s3"]:
+        result["verified_by"] = destination.verified_by
     if corrupt or missing:
         module.fail_json(
             msg="the destination filestore is not a faithful copy: %d corrupt file(s), %d attachment(s) "
