@@ -9,9 +9,9 @@ LAB_SCALE_MB ?= 30
 COLLECTION_LINK := .build/collections/ansible_collections/sysgenpro/odoo_migration
 PLAYBOOK := ansible-playbook -i inventories/lab
 
-.PHONY: demo test setup engine lab-up lab-down lab-clean lab-report discover lint sanity unit integration build clean
+.PHONY: demo test setup engine lab-up lab-down lab-clean lab-report discover wave lint sanity unit integration build clean
 
-demo: lab-up lab-report discover
+demo: lab-up lab-report wave
 
 test: lint sanity unit build integration
 
@@ -43,6 +43,13 @@ WAVE ?=
 discover: setup
 	$(PLAYBOOK) playbooks/discover.yml $(if $(WAVE),-e wave=$(WAVE))
 	@cat migration-state/reports/discover-*.md
+
+# A whole wave (default wave1): discover, containerize, replicate, cut over; the wave report printed.
+# The lab consents to the restart of each VM's PostgreSQL that wal_level=logical needs.
+DEMO_WAVE ?= wave1
+wave: setup
+	$(PLAYBOOK) playbooks/wave.yml -e wave=$(DEMO_WAVE) -e pg_replicate_allow_restart=true
+	@cat migration-state/reports/wave-$(DEMO_WAVE).md
 
 lint: setup
 	yamllint -s .

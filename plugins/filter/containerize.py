@@ -9,6 +9,7 @@ __metaclass__ = type
 import re
 
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.six.moves.urllib.parse import urlsplit
 
 # Settings a container keeps from the VM as they were (sizing and behaviour, not paths).
 KEPT_SETTINGS = (
@@ -49,8 +50,8 @@ def image_requirements(instance):
             package = packages.get(_canonical(name))
             if package is None:
                 raise AnsibleFilterError(
-                    "addon %s needs the Python package %s, which the VM does not have: fix the VM or the addon "
-                    "before containerizing" % (addon["name"], name)
+                    "addon %s needs the Python package %s, which the VM does not have: "
+                    "fix the VM or the addon before containerizing" % (addon["name"], name)
                 )
             from_pip = package.get("in_virtualenv") or "site-packages" in (package.get("location") or "")
             if from_pip:
@@ -118,6 +119,15 @@ def upstream_map(instance, web_address, websocket_address):
     return mapping
 
 
+def public_hosts(instance):
+    """{database: the Host its users reach it by}, from web.base.url (Odoo's own idea of its URL)."""
+    hosts = {}
+    for database in instance.get("databases", []):
+        url = (database.get("parameters") or {}).get("web.base.url") or ""
+        hosts[database["name"]] = urlsplit(url).netloc or "localhost"
+    return hosts
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -125,4 +135,5 @@ class FilterModule:
             "image_config": image_config,
             "addon_sources": addon_sources,
             "upstream_map": upstream_map,
+            "public_hosts": public_hosts,
         }

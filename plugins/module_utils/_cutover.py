@@ -31,6 +31,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import re
 import time
 import uuid
@@ -553,7 +554,8 @@ def subscription_has_helper(side, subscription):
         "reading the tables of subscription %s" % subscription,
         "SELECT count(*)::int AS n FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid"
         " JOIN pg_class c ON c.oid = r.srrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE s.subname = %s AND n.nspname = %s AND c.relname = ANY(%s)",
+        " WHERE s.subname = %s AND n.nspname = %s AND c.relname = ANY(%s)"
+        " AND s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
         (subscription, HELPER_SCHEMA, list(HELPER_TABLES)),
     )
     return row["n"] == len(HELPER_TABLES)
@@ -620,21 +622,69 @@ def fence_rows(side, fenced_on=None):
     )
 
 
+# A role belongs to the whole cluster, but a fence is taken per database: two databases of one
+# VM share Odoo's role. The role's comment (cluster-wide) records its attributes before the first
+# fence and which databases hold the fence; the role is restored only when the last one lets go,
+# so rolling back one database never lets Odoo write to another that lives on the other side.
+FENCE_COMMENT_PREFIX = "odoo-migration-fence:"
+
+
+def parse_fence_comment(comment):
+    """The fence record kept in a role's comment, or None when the comment is the operator's."""
+    if not comment or not comment.startswith(FENCE_COMMENT_PREFIX):
+        return None
+    return json.loads(comment[len(FENCE_COMMENT_PREFIX) :])
+
+
+def fence_comment(record):
+    return FENCE_COMMENT_PREFIX + json.dumps(record, sort_keys=True)
+
+
+def _role_now(side, role):
+    return side.one(
+        "reading role %s" % role,
+        "SELECT r.rolcanlogin, shobj_description(r.oid, 'pg_authid') AS comment,"
+        " (SELECT substr(c, length('default_transaction_read_only=') + 1)"
+        "    FROM pg_db_role_setting s, unnest(s.setconfig) c"
+        "   WHERE s.setrole = r.oid AND s.setdatabase = 0"
+        "     AND c LIKE 'default_transaction_read_only=%%') AS read_only"
+        " FROM pg_roles r WHERE r.rolname = %s",
+        (role,),
+    )
+
+
+def _set_comment(side, role, text):
+    side.run(
+        "recording the fence of role %s" % role,
+        _sql.SQL("COMMENT ON ROLE {} IS {}").format(
+            _sql.Identifier(role), _sql.Literal(text) if text is not None else _sql.SQL("NULL")
+        ),
+    )
+
+
 def fence_roles(side, roles):
     """Remember each role's attributes (once), then NOLOGIN and default_transaction_read_only=on."""
+    database = side.one("reading the database", "SELECT current_database() AS name")["name"]
     with side.conn.transaction():
-        side.run(
-            "remembering the application roles",
-            "INSERT INTO odoo_migration.fenced_roles (fenced_on, role_name, rolcanlogin, read_only_setting)"
-            " SELECT %s, r.rolname, r.rolcanlogin,"
-            " (SELECT substr(c, length('default_transaction_read_only=') + 1)"
-            "    FROM pg_db_role_setting s, unnest(s.setconfig) c"
-            "   WHERE s.setrole = r.oid AND s.setdatabase = 0 AND c LIKE 'default_transaction_read_only=%%')"
-            " FROM pg_roles r WHERE r.rolname = ANY(%s)"
-            " ON CONFLICT (fenced_on, role_name) DO NOTHING",
-            (side.sysid, list(roles)),
-        )
         for role in roles:
+            now = _role_now(side, role)
+            if now is None:
+                continue
+            record = parse_fence_comment(now["comment"])
+            if record is None:
+                record = dict(
+                    login=now["rolcanlogin"], read_only=now["read_only"], comment=now["comment"], holders=[]
+                )
+            if database not in record["holders"]:
+                record["holders"] = sorted(record["holders"] + [database])
+            _set_comment(side, role, fence_comment(record))
+            side.run(
+                "remembering role %s" % role,
+                "INSERT INTO odoo_migration.fenced_roles"
+                " (fenced_on, role_name, rolcanlogin, read_only_setting) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (fenced_on, role_name) DO NOTHING",
+                (side.sysid, role, record["login"], record["read_only"]),
+            )
             side.run(
                 "fencing role %s" % role, _sql.SQL("ALTER ROLE {} NOLOGIN").format(_sql.Identifier(role))
             )
@@ -646,34 +696,50 @@ def fence_roles(side, roles):
             )
 
 
+def _restore_role(side, role, login, read_only):
+    ident = _sql.Identifier(role)
+    side.run(
+        "restoring role %s" % role,
+        _sql.SQL("ALTER ROLE {} " + ("LOGIN" if login else "NOLOGIN")).format(ident),
+    )
+    if read_only is None:
+        side.run(
+            "restoring role %s" % role,
+            _sql.SQL("ALTER ROLE {} RESET default_transaction_read_only").format(ident),
+        )
+    else:
+        side.run(
+            "restoring role %s" % role,
+            _sql.SQL("ALTER ROLE {} SET default_transaction_read_only = {}").format(
+                ident, _sql.Literal(read_only)
+            ),
+        )
+
+
 def unfence_roles(side):
-    """Restore every role this side's fence records name, exactly; return the role names."""
+    """Let go of this database's fence on each role; restore a role exactly once no database holds it.
+
+    Returns the role names this database let go of.
+    """
     rows = fence_rows(side)
     if not rows:
         return []
+    database = side.one("reading the database", "SELECT current_database() AS name")["name"]
     with side.conn.transaction():
         for row in rows:
-            role = _sql.Identifier(row["role_name"])
-            exists = side.one(
-                "looking up role", "SELECT 1 AS x FROM pg_roles WHERE rolname = %s", (row["role_name"],)
-            )
-            if exists:
-                side.run(
-                    "restoring role %s" % row["role_name"],
-                    _sql.SQL("ALTER ROLE {} " + ("LOGIN" if row["rolcanlogin"] else "NOLOGIN")).format(role),
-                )
-                if row["read_only_setting"] is None:
-                    side.run(
-                        "restoring role %s" % row["role_name"],
-                        _sql.SQL("ALTER ROLE {} RESET default_transaction_read_only").format(role),
-                    )
+            now = _role_now(side, row["role_name"])
+            if now is not None:
+                record = parse_fence_comment(now["comment"])
+                if record is None:
+                    # Fenced before fences were recorded on the role: this database's row is the truth.
+                    _restore_role(side, row["role_name"], row["rolcanlogin"], row["read_only_setting"])
                 else:
-                    side.run(
-                        "restoring role %s" % row["role_name"],
-                        _sql.SQL("ALTER ROLE {} SET default_transaction_read_only = {}").format(
-                            role, _sql.Literal(row["read_only_setting"])
-                        ),
-                    )
+                    record["holders"] = [name for name in record["holders"] if name != database]
+                    if record["holders"]:
+                        _set_comment(side, row["role_name"], fence_comment(record))
+                    else:
+                        _restore_role(side, row["role_name"], record["login"], record["read_only"])
+                        _set_comment(side, row["role_name"], record["comment"])
             side.run(
                 "forgetting role %s" % row["role_name"],
                 "DELETE FROM odoo_migration.fenced_roles WHERE fenced_on = %s AND role_name = %s",

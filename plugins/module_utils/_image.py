@@ -52,8 +52,9 @@ def render_config(options):
     placed = sorted(set(options) & set(DEPLOYMENT_OPTIONS))
     if placed:
         raise ImageError(
-            "config sets %s, which the deployment decides (data_dir is the volume /var/lib/odoo; the database "
-            "endpoint comes from PGHOST/PGPORT/PGUSER at run time). Remove them from config" % ", ".join(placed)
+            "config sets %s, which the deployment decides (data_dir is the volume /var/lib/odoo; "
+            "the database endpoint comes from PGHOST/PGPORT/PGUSER at run time). Remove them from config"
+            % ", ".join(placed)
         )
     lines = ["[options]", "data_dir = /var/lib/odoo"]
     for key in sorted(options):
@@ -73,7 +74,10 @@ def verify_addons(addons):
             continue
         actual = tree_checksum(path)
         if actual != addon["checksum"]:
-            problems.append("%s: %s hashes to %s, discovery recorded %s" % (addon["name"], path, actual, addon["checksum"]))
+            problems.append(
+                "%s: %s hashes to %s, discovery recorded %s"
+                % (addon["name"], path, actual, addon["checksum"])
+            )
     if problems:
         raise ImageError(
             "custom addons differ from the discovered ones (%s). Re-run discovery if the VM changed on "
@@ -165,7 +169,9 @@ def scan_saved_image(archive_path, skip_layers, secrets):
     Returns (layers_scanned, files_scanned, findings) where a finding names the layer file and path,
     never the secret.
     """
-    needles = [("secret #%d" % (index + 1), value.encode("utf-8")) for index, value in enumerate(secrets) if value]
+    needles = [
+        ("secret #%d" % (index + 1), value.encode("utf-8")) for index, value in enumerate(secrets) if value
+    ]
     findings = []
     layers_scanned = files_scanned = 0
     with tarfile.open(archive_path) as archive:

@@ -18,8 +18,8 @@ INCLUDE_MARK = "# odoo-migration: maintenance"
 
 def maintenance_snippet(retry_after, message):
     body = (
-        "<!DOCTYPE html><html><head><title>Maintenance</title></head><body><h1>Maintenance</h1><p>%s</p></body></html>"
-        % message.replace("'", "&#39;").replace("\\", "")
+        "<!DOCTYPE html><html><head><title>Maintenance</title></head>"
+        "<body><h1>Maintenance</h1><p>%s</p></body></html>" % message.replace("'", "&#39;").replace("\\", "")
     )
     return (
         "# Written by sysgenpro.odoo_migration while Odoo is moved; removed afterwards.\n"
@@ -42,8 +42,9 @@ def route_to(text, mapping):
         pattern = _address_pattern(old)
         server_line = re.compile(r"(^[ \t]*server[ \t]+)%s" % pattern, re.M)
         proxy_line = re.compile(r"(^[ \t]*proxy_pass[ \t]+https?://)%s" % pattern, re.M)
-        text, servers = server_line.subn(lambda match: match.group(1) + new, text)
-        text, proxies = proxy_line.subn(lambda match: match.group(1) + new, text)
+        replacement = r"\g<1>" + new.replace("\\", "\\\\")
+        text, servers = server_line.subn(replacement, text)
+        text, proxies = proxy_line.subn(replacement, text)
         if servers + proxies == 0:
             unmatched.append(old)
     return text, unmatched

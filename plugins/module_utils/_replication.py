@@ -308,6 +308,13 @@ def budget_verdict(retained_bytes, budget_bytes, ratio=ABORT_RATIO):
 # --------------------------------------------------------------------------------------
 
 
+# pg_subscription is shared by the whole cluster: a name is only unique within one database.
+SUBSCRIPTION_HERE = (
+    "SELECT 1 AS x FROM pg_subscription s JOIN pg_database d ON d.oid = s.subdbid "
+    "AND d.datname = current_database() WHERE s.subname = %s"
+)
+
+
 def _one(conn, sql, params=None):
     return conn.execute(sql, params).fetchone()
 
@@ -1120,7 +1127,7 @@ class Migration:
     def _subscribe(self, src, state):
         tgt = self._target_conn()
         try:
-            exists = _one(tgt, "SELECT 1 AS x FROM pg_subscription WHERE subname = %s", (SUBSCRIPTION,))
+            exists = _one(tgt, SUBSCRIPTION_HERE, (SUBSCRIPTION,))
             changed = False
             if not exists:
                 if self.check_mode:
@@ -1168,7 +1175,7 @@ def remove(
                 return False
             tgt = _connect(target.with_database(target_database))
             try:
-                if _one(tgt, "SELECT 1 AS x FROM pg_subscription WHERE subname = %s", (SUBSCRIPTION,)):
+                if _one(tgt, SUBSCRIPTION_HERE, (SUBSCRIPTION,)):
                     done.append("drop subscription")
                     if not check_mode:
                         tgt.execute("ALTER SUBSCRIPTION %s DISABLE" % quote_ident(SUBSCRIPTION))

@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: odoo_image
-short_description: Build an Odoo instance's container image from its profile, prove it holds no secret, push it
+short_description: Build an Odoo instance's image from its profile, prove it holds no secret, push it
 version_added: 0.1.0
 description:
   - Runs on a Docker host (the C(docker) CLI). Writes a build context from a base Odoo image, the
@@ -18,7 +18,7 @@ description:
     added for the given secret values, checks the size budget and pushes it.
   - The context is deterministic, so its SHA-256 (with the base image's id) names the image tag; an
     image already built from the same context is reused and the module reports C(changed=false).
-  - C(odoo.conf) never holds a secret or the database endpoint: the containers get C(PGHOST),
+  - C(odoo.conf) never holds a secret or the database endpoint; the containers get C(PGHOST),
     C(PGPORT), C(PGUSER) and C(PGPASSFILE) (a mounted secret file) at run time, and C(data_dir) is the
     volume C(/var/lib/odoo).
   - Python requirements are installed in a throwaway stage with the optional CA bundle, so neither the
@@ -140,7 +140,8 @@ EXAMPLES = r"""
       list_db: false
       dbfilter: ^erp1$
     source_host: erp1.example.com
-    profile_checksum: "{{ lookup('ansible.builtin.file', 'migration-state/erp1/facts.yml') | hash('sha256') }}"
+    profile_checksum: "{{ lookup('ansible.builtin.file', 'migration-state/erp1/facts.yml')
+      | hash('sha256') }}"
     collection_version: 0.1.0
     secrets: ["{{ erp1_db_password }}"]
     size_budget_mb: 2048
@@ -251,7 +252,10 @@ def main():
     params = module.params
     uid, _sep, gid = params["user"].partition(":")
     if not (uid.isdigit() and gid.isdigit()) or uid == "0":
-        module.fail_json(msg="user must be numeric uid:gid and not root, got %r (the official image uses 100:101)" % params["user"])
+        module.fail_json(
+            msg="user must be numeric uid:gid and not root, got %r (the official image uses 100:101)"
+            % params["user"]
+        )
     for addon in params["addons"]:
         if not addon["path"]:
             if not params["addons_dir"]:
@@ -260,7 +264,9 @@ def main():
     docker = Docker(module)
     base = docker.inspect(params["base_image"])
     if base is None:
-        module.fail_json(msg="base image %s is not on this Docker host: build or pull it first" % params["base_image"])
+        module.fail_json(
+            msg="base image %s is not on this Docker host: build or pull it first" % params["base_image"]
+        )
 
     labels = dict(params["labels"])
     labels.update(
@@ -273,7 +279,8 @@ def main():
             _image.LABEL_PREFIX + "profile-sha256": params["profile_checksum"],
             _image.LABEL_PREFIX + "collection-version": params["collection_version"],
             _image.LABEL_PREFIX + "addons": ",".join(
-                "%s=%s" % (addon["name"], addon["checksum"]) for addon in sorted(params["addons"], key=lambda a: a["name"])
+                "%s=%s" % (addon["name"], addon["checksum"])
+                for addon in sorted(params["addons"], key=lambda a: a["name"])
             ),
         }
     )
@@ -291,7 +298,11 @@ def main():
         _image.write_context(
             context,
             _image.dockerfile(
-                params["base_image"], params["user"], labels, params["python_requirements"], bool(params["pip_ca_bundle"])
+                params["base_image"],
+                params["user"],
+                labels,
+                params["python_requirements"],
+                bool(params["pip_ca_bundle"]),
             ),
             config_text,
             params["addons"],
@@ -302,30 +313,58 @@ def main():
         tag = params["tag"] or "%s-%s" % (params["series"], digest[:12])
         reference = "%s:%s" % (params["name"], tag)
         existing = docker.inspect(reference)
-        built = existing is None or (existing["Config"].get("Labels") or {}).get(_image.LABEL_PREFIX + "context") != digest
+        built = (
+            existing is None
+            or (existing["Config"].get("Labels") or {}).get(_image.LABEL_PREFIX + "context") != digest
+        )
         labels[_image.LABEL_PREFIX + "context"] = digest
         if module.check_mode:
-            published = any(entry.startswith(params["name"] + "@") for entry in (existing or {}).get("RepoDigests") or [])
+            published = any(
+                entry.startswith(params["name"] + "@") for entry in (existing or {}).get("RepoDigests") or []
+            )
             would_push = params["push"] and (built or not published)
-            module.exit_json(changed=built or would_push, image=reference, built=built, context_digest=digest, labels=labels)
+            module.exit_json(
+                changed=built or would_push,
+                image=reference,
+                built=built,
+                context_digest=digest,
+                labels=labels,
+            )
         if built:
-            kept = os.path.join(params["work_dir"], "%s-%s" % (params["name"].replace("/", "_").replace(":", "_"), tag))
+            kept = os.path.join(
+                params["work_dir"], "%s-%s" % (params["name"].replace("/", "_").replace(":", "_"), tag)
+            )
             if os.path.isdir(kept):
                 shutil.rmtree(kept)
             shutil.copytree(context, kept, ignore=shutil.ignore_patterns("pip-ca-bundle.crt"))
             docker.run(
-                ["build", "--pull=false", "--label", "%s=%s" % (_image.LABEL_PREFIX + "context", digest), "-t", reference, context],
+                [
+                    "build",
+                    "--pull=false",
+                    "--label",
+                    "%s=%s" % (_image.LABEL_PREFIX + "context", digest),
+                    "-t",
+                    reference,
+                    context,
+                ],
                 "docker build of %s" % reference,
                 environ_update={"DOCKER_BUILDKIT": "0"},
             )
         image = docker.inspect(reference)
         archive = os.path.join(staging, "image.tar")
         docker.run(["image", "save", "-o", archive, reference], "docker image save")
-        layers, files, findings = _image.scan_saved_image(archive, len(base["RootFS"]["Layers"]), params["secrets"])
+        layers, files, findings = _image.scan_saved_image(
+            archive, len(base["RootFS"]["Layers"]), params["secrets"]
+        )
         os.remove(archive)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    scan = dict(layers_scanned=layers, files_scanned=files, secrets_checked=len([s for s in params["secrets"] if s]), findings=findings)
+    scan = dict(
+        layers_scanned=layers,
+        files_scanned=files,
+        secrets_checked=len([s for s in params["secrets"] if s]),
+        findings=findings,
+    )
     result = dict(
         image=reference,
         image_id=image["Id"],
@@ -338,13 +377,21 @@ def main():
     )
     if findings:
         docker.run(["image", "rm", reference], "removing the image", check=False)
-        module.fail_json(msg="secret values found in the image %s; it was removed: %s" % (reference, "; ".join(findings)), **result)
+        module.fail_json(
+            msg="secret values found in the image %s; it was removed: %s" % (reference, "; ".join(findings)),
+            **result,
+        )
     budget = params["size_budget_mb"] * 1024 * 1024
     if budget and image["Size"] > budget:
         module.fail_json(
-            msg="image %s is %.0f MiB, over its budget of %d MiB (the build added %.0f MiB): trim the addons or "
-            "requirements, or raise size_budget_mb deliberately"
-            % (reference, image["Size"] / 1048576.0, params["size_budget_mb"], result["added_bytes"] / 1048576.0),
+            msg="image %s is %.0f MiB, over its budget of %d MiB (the build added %.0f MiB): "
+            "trim the addons or requirements, or raise size_budget_mb deliberately"
+            % (
+                reference,
+                image["Size"] / 1048576.0,
+                params["size_budget_mb"],
+                result["added_bytes"] / 1048576.0,
+            ),
             **result,
         )
     pushed = False
@@ -353,7 +400,9 @@ def main():
         before = set(image.get("RepoDigests") or [])
         docker.run(["push", reference], "docker push of %s" % reference)
         after = docker.inspect(reference)
-        digests = [entry for entry in after.get("RepoDigests") or [] if entry.startswith(params["name"] + "@")]
+        digests = [
+            entry for entry in after.get("RepoDigests") or [] if entry.startswith(params["name"] + "@")
+        ]
         repo_digest = digests[0] if digests else ""
         pushed = not set(digests) <= before
     result.update(digest=repo_digest, pushed=pushed)

@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: odoo_nginx_route
-short_description: Point the nginx in front of Odoo at the legacy or the new instance, or show a maintenance page
+short_description: Point the nginx in front of Odoo at the legacy or new instance, or show maintenance
 version_added: 0.1.0
 description:
   - Runs on the host whose nginx fronts Odoo. Renders the site file from the version it had before the
@@ -128,7 +128,9 @@ def main():
             upstreams=dict(type="dict", default={}),
             maintenance=dict(type="bool", default=False),
             retry_after=dict(type="int", default=120),
-            message=dict(type="str", default="This service is being moved and will be back in a few minutes."),
+            message=dict(
+                type="str", default="This service is being moved and will be back in a few minutes."
+            ),
             state_dir=dict(type="path", default="/var/lib/odoo-migration/nginx"),
         ),
         supports_check_mode=True,
@@ -137,17 +139,21 @@ def main():
     # The site may be a symlink (sites-enabled -> sites-available): change the file it points to.
     site = os.path.realpath(params["site_file"])
     if not os.path.isfile(site):
-        module.fail_json(msg="nginx site %s does not exist: pass the file discovery reported" % params["site_file"])
+        module.fail_json(
+            msg="nginx site %s does not exist: pass the file discovery reported" % params["site_file"]
+        )
     if params["route"] == "target" and not params["upstreams"]:
         module.fail_json(msg="route=target needs upstreams (legacy address -> new address)")
     kept = os.path.join(params["state_dir"], site.strip("/").replace("/", "__") + ".orig")
     current = read(site)
     original = read(kept) if os.path.isfile(kept) else current
-    desired, unmatched = _nginx_switch.render(original, params["upstreams"], params["route"], params["maintenance"])
+    desired, unmatched = _nginx_switch.render(
+        original, params["upstreams"], params["route"], params["maintenance"]
+    )
     if unmatched:
         module.fail_json(
-            msg="the site %s does not use %s: the upstreams map does not match this site (check discovery's nginx "
-            "section); nothing was changed" % (site, ", ".join(unmatched))
+            msg="the site %s does not use %s: the upstreams map does not match this site "
+            "(check discovery's nginx section); nothing was changed" % (site, ", ".join(unmatched))
         )
     if params["maintenance"] and _nginx_switch.server_blocks(original) == 0:
         module.fail_json(msg="the site %s has no server block to put the maintenance page in" % site)
@@ -180,7 +186,9 @@ def main():
     rc, out, err = module.run_command(["nginx", "-t", "-q"])
     if rc != 0:
         write(module, site, current, mode)
-        module.fail_json(msg="nginx -t refused the new site, the previous one is back: %s" % (err or out).strip(), **result)
+        module.fail_json(
+            msg="nginx -t refused the new site, the previous one is back: %s" % (err or out).strip(), **result
+        )
     rc, out, err = module.run_command(["systemctl", "reload", "nginx"])
     if rc != 0:
         module.fail_json(msg="reloading nginx failed: %s" % (err or out).strip(), **result)

@@ -1,0 +1,234 @@
+"""A whole wave on the lab: both VMs moved from Odoo on a VM to Odoo in Docker, one of them forced to fail.
+
+playbooks/wave.yml runs discover -> containerize -> replicate -> application cutover -> report for
+wave1 with a temporary state directory. legacy-vm-2 is given a wrong expected series (a second
+inventory source), so its smoke test on the containers fails and it must roll back alone, while
+legacy-vm-1 completes. A writer creates partners through Odoo's own JSON-RPC on legacy-vm-1's public
+nginx during the whole cutover and logs every create Odoo acknowledged; each one must be in the
+target database afterwards.
+
+Teardown moves legacy-vm-1 back with playbooks/app_rollback.yml, finalizes both VMs, and removes what
+the wave created on the Docker host and the target (containers, volumes, databases, roles). The VMs
+keep wal_level=logical.
+"""
+
+import http.cookiejar
+import json
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import psycopg
+import pytest
+import yaml
+from conftest import LEGACY_VMS, lab_secret, run_playbook
+
+pytestmark = pytest.mark.lab
+
+MOVED, FAILED = "legacy-vm-1", "legacy-vm-2"
+WRITER_HOST_HEADER = "legacy-vm-1.lab.internal"
+
+
+def target(dbname):
+    return dict(
+        host="127.0.0.1",
+        port=5418,
+        user="postgres",
+        password=lab_secret("target-postgres-password")[0],
+        dbname=dbname,
+    )
+
+
+class JsonRpcWriter(threading.Thread):
+    """Creates res.partner records through nginx -> Odoo, re-logging in after any error."""
+
+    def __init__(self, port, database, password):
+        super().__init__(daemon=True)
+        self.base = f"http://127.0.0.1:{port}"
+        self.database, self.password = database, password
+        self.acknowledged, self.errors = [], 0
+        self.stop = threading.Event()
+        self.opener = None
+
+    def call(self, path, params):
+        body = json.dumps({"jsonrpc": "2.0", "method": "call", "params": params}).encode()
+        request = urllib.request.Request(
+            self.base + path, body, {"Content-Type": "application/json", "Host": WRITER_HOST_HEADER}
+        )
+        with self.opener.open(request, timeout=10) as response:
+            answer = json.load(response)
+        if "error" in answer:
+            raise RuntimeError(answer["error"].get("message"))
+        return answer["result"]
+
+    def login(self):
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+        self.call(
+            "/web/session/authenticate", {"db": self.database, "login": "admin", "password": self.password}
+        )
+
+    def run(self):
+        number = 0
+        logged_in = False
+        while not self.stop.is_set():
+            try:
+                if not logged_in:
+                    self.login()
+                    logged_in = True
+                name = f"wave-writer-{number}"
+                self.call(
+                    "/web/dataset/call_kw/res.partner/create",
+                    {"model": "res.partner", "method": "create", "args": [{"name": name}], "kwargs": {}},
+                )
+                self.acknowledged.append(name)
+                number += 1
+            except (urllib.error.URLError, OSError, RuntimeError, ValueError):
+                self.errors += 1
+                logged_in = False
+                time.sleep(0.5)
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def wave(tmp_path_factory):
+    state = tmp_path_factory.mktemp("wave-state")
+    forced = tmp_path_factory.mktemp("wave-inventory") / "forced_failure.yml"
+    forced.write_text(
+        yaml.safe_dump(
+            {"all": {"children": {"legacy": {"hosts": {FAILED: {"app_cutover_expect_version": "18.0"}}}}}}
+        )
+    )
+    writer = JsonRpcWriter(LEGACY_VMS[MOVED]["lab_http_port"], "acme", lab_secret("odoo-admin-password")[0])
+    writer.start()
+    started = time.monotonic()
+    rc, report, output = run_playbook(
+        "wave.yml",
+        "-i",
+        str(forced),
+        "-e",
+        "wave=wave1",
+        "-e",
+        "pg_replicate_allow_restart=true",
+        "-e",
+        f"odoo_migration_state_dir={state}",
+        timeout=1500,
+    )
+    seconds = time.monotonic() - started
+    time.sleep(3)
+    writer.stop.set()
+    writer.join(15)
+    print(
+        f"wave.yml: rc={rc} in {seconds:.1f} s; "
+        f"writer: {len(writer.acknowledged)} acknowledged, {writer.errors} errors"
+    )
+    yield dict(rc=rc, report=report, output=output, state=state, writer=writer)
+
+    back_rc, _report, back_output = run_playbook(
+        "app_rollback.yml", "--limit", MOVED, "-e", f"odoo_migration_state_dir={state}", timeout=900
+    )
+    final_rc, _report, final_output = run_playbook(
+        "finalize.yml", "-e", "wave=wave1", "-e", f"odoo_migration_state_dir={state}", timeout=600
+    )
+
+    for host in LEGACY_VMS:
+        subprocess.run(
+            ["docker", "rm", "-f", f"odoo-{host}-web", f"odoo-{host}-cron"], capture_output=True, check=False
+        )
+        subprocess.run(
+            ["docker", "volume", "rm", "-f", f"odoo-{host}-data"], capture_output=True, check=False
+        )
+    with psycopg.connect(**target("postgres"), autocommit=True) as conn:
+        for database in ("acme", "globex", "initech"):
+            conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        for role in ("odoo", "erp"):
+            conn.execute(f"DROP ROLE IF EXISTS {role}")
+    assert back_rc == 0, back_output[-3000:]
+    assert final_rc == 0, final_output[-3000:]
+
+
+def state_file(wave, host, name):
+    return yaml.safe_load((wave["state"] / host / name).read_text())
+
+
+def test_the_wave_reports_the_rolled_back_host_as_a_failure(wave):
+    assert wave["rc"] != 0
+    assert "was rolled back to its VM" in wave["output"]
+
+
+def test_the_healthy_vm_is_moved_and_proven(wave):
+    app = state_file(wave, MOVED, "app_cutover.yml")
+    assert app["outcome"] == "moved", app
+    cutover = state_file(wave, MOVED, "cutover.yml")
+    assert cutover["databases"]["acme"]["compare"]["equal"] is True
+    filestore = app["filestore"]["acme"]
+    assert filestore["missing_attachments"] == [] and filestore["corrupt_files"] == []
+    assert filestore["verified_files"] == filestore["source_files"] > 0
+    image = state_file(wave, MOVED, "image.yml")
+    assert image["digest"].startswith("127.0.0.1:5000/odoo/legacy-vm-1@sha256:")
+    assert image["secret_scan"]["findings"] == [] and image["secret_scan"]["layers_scanned"] > 0
+
+
+def test_odoo_answers_from_the_container_through_the_vm_nginx(wave):
+
+    health = subprocess.run(
+        ["docker", "inspect", "-f", "{{.State.Health.Status}}", f"odoo-{MOVED}-web"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert health.stdout.strip() == "healthy"
+    # The VM's own Odoo is stopped; nginx on the VM answers, so the answer comes from the container.
+    unit = subprocess.run(
+        ["docker", "exec", MOVED, "systemctl", "is-active", "odoo"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert unit.stdout.strip() == "inactive"
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{LEGACY_VMS[MOVED]['lab_http_port']}/web/health",
+        headers={"Host": WRITER_HOST_HEADER},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+
+
+def test_every_write_odoo_acknowledged_during_the_wave_is_on_the_target(wave):
+    names = wave["writer"].acknowledged
+    assert len(names) > 20, "the writer got too few writes through"
+    with psycopg.connect(**target("acme")) as conn:
+        present = {
+            row[0] for row in conn.execute("SELECT name FROM res_partner WHERE name = ANY(%s)", (names,))
+        }
+    assert sorted(set(names) - present) == []
+
+
+def test_the_failed_vm_rolled_back_alone_and_serves_again(wave):
+    app = state_file(wave, FAILED, "app_cutover.yml")
+    assert app["outcome"] == "rolled_back"
+    # The forced failure: the containers were asked to report series 18.0.
+    assert "Smoke-test each database on the web container" in app["failure"], app["failure"]
+    assert "18.0" in app["failure"], app["failure"]
+    rollback = state_file(wave, FAILED, "rollback.yml")
+    assert set(rollback["databases"]) == {"globex", "initech"}
+
+    unit = subprocess.run(
+        ["docker", "exec", FAILED, "systemctl", "is-active", "odoo-erp"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert unit.stdout.strip() == "active"
+    stopped = subprocess.run(
+        ["docker", "inspect", "-f", "{{.State.Running}}", f"odoo-{FAILED}-web"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert stopped.stdout.strip() == "false"
+    report = (wave["state"] / "reports" / "wave-wave1.md").read_text()
+    assert f"| {MOVED} | moved |" in report and f"| {FAILED} | rolled_back |" in report
