@@ -53,7 +53,7 @@ options:
     description: Seconds announced in C(Retry-After).
     type: int
     default: 120
-  message:
+  page_text:
     description: Text of the maintenance page.
     type: str
     default: This service is being moved and will be back in a few minutes.
@@ -128,7 +128,7 @@ def main():
             upstreams=dict(type="dict", default={}),
             maintenance=dict(type="bool", default=False),
             retry_after=dict(type="int", default=120),
-            message=dict(
+            page_text=dict(
                 type="str", default="This service is being moved and will be back in a few minutes."
             ),
             state_dir=dict(type="path", default="/var/lib/odoo-migration/nginx"),
@@ -157,7 +157,7 @@ def main():
         )
     if params["maintenance"] and _nginx_switch.server_blocks(original) == 0:
         module.fail_json(msg="the site %s has no server block to put the maintenance page in" % site)
-    snippet = _nginx_switch.maintenance_snippet(params["retry_after"], params["message"])
+    snippet = _nginx_switch.maintenance_snippet(params["retry_after"], params["page_text"])
     snippet_current = read(_nginx_switch.SNIPPET) if os.path.isfile(_nginx_switch.SNIPPET) else None
     snippet_changes = params["maintenance"] and snippet_current != snippet
     changed = desired != current or snippet_changes
