@@ -40,7 +40,8 @@ def route_to(text, mapping):
     unmatched = []
     for old, new in sorted(mapping.items()):
         pattern = _address_pattern(old)
-        server_line = re.compile(r"(^[ \t]*server[ \t]+)%s" % pattern, re.M)
+        # `server` starts a line or follows `{`/`;` (one-line upstream blocks).
+        server_line = re.compile(r"((?:^|[{;])[ \t]*server[ \t]+)%s" % pattern, re.M)
         proxy_line = re.compile(r"(^[ \t]*proxy_pass[ \t]+https?://)%s" % pattern, re.M)
         replacement = r"\g<1>" + new.replace("\\", "\\\\")
         text, servers = server_line.subn(replacement, text)
@@ -51,10 +52,11 @@ def route_to(text, mapping):
 
 
 def with_maintenance(text):
-    """Include the maintenance snippet first in every server block."""
+    """Include the maintenance snippet first in every server block, whatever follows its brace."""
     return re.sub(
-        r"^([ \t]*)server[ \t]*\{[ \t]*\n",
-        lambda match: "%s%s    include %s; %s\n" % (match.group(0), match.group(1), SNIPPET, INCLUDE_MARK),
+        r"^([ \t]*)server[ \t]*\{[ \t]*\n?",
+        lambda match: "%s {\n%s    include %s; %s\n"
+        % (match.group(0).split("{")[0].rstrip(), match.group(1), SNIPPET, INCLUDE_MARK),
         text,
         flags=re.M,
     )

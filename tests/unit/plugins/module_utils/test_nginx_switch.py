@@ -89,3 +89,17 @@ def test_maintenance_snippet_answers_503_with_retry_after():
     assert "We&#39;re moving Odoo" in snippet
     body = snippet[snippet.index("return 503 '") + len("return 503 '") : snippet.rindex("';")]
     assert "'" not in body
+
+
+def test_with_maintenance_covers_a_server_block_with_text_after_its_brace():
+    site = "server {  # main\n  listen 80;\n}\nserver { listen 81; }\n"
+    rendered = _nginx_switch.with_maintenance(site)
+    assert rendered.count("include %s;" % _nginx_switch.SNIPPET) == _nginx_switch.server_blocks(site) == 2
+
+
+def test_route_to_switches_a_one_line_upstream_block():
+    text, unmatched = _nginx_switch.route_to(
+        "upstream odoo { server 127.0.0.1:8069; }\n", {"127.0.0.1:8069": "odoo-web:8069"}
+    )
+    assert text == "upstream odoo { server odoo-web:8069; }\n"
+    assert unmatched == []
