@@ -94,7 +94,7 @@ def test_maintenance_snippet_answers_503_with_retry_after():
 def test_with_maintenance_covers_a_server_block_with_text_after_its_brace():
     site = "server {  # main\n  listen 80;\n}\nserver { listen 81; }\n"
     rendered = _nginx_switch.with_maintenance(site)
-    assert rendered.count("include %s;" % _nginx_switch.SNIPPET) == _nginx_switch.server_blocks(site) == 2
+    assert rendered.count(f"include {_nginx_switch.SNIPPET};") == _nginx_switch.server_blocks(site) == 2
 
 
 def test_route_to_switches_a_one_line_upstream_block():
