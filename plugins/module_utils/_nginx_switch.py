@@ -55,8 +55,10 @@ def with_maintenance(text):
     """Include the maintenance snippet first in every server block, whatever follows its brace."""
     return re.sub(
         r"^([ \t]*)server[ \t]*\{[ \t]*\n?",
-        lambda match: "%s {\n%s    include %s; %s\n"
-        % (match.group(0).split("{")[0].rstrip(), match.group(1), SNIPPET, INCLUDE_MARK),
+        lambda match: (
+            "%s {\n%s    include %s; %s\n"
+            % (match.group(0).split("{")[0].rstrip(), match.group(1), SNIPPET, INCLUDE_MARK)
+        ),
         text,
         flags=re.M,
     )
