@@ -150,6 +150,11 @@ def wave(tmp_path_factory):
     assert final_rc == 0, final_output[-3000:]
 
 
+def docker_output(args):
+    """What a docker command printed, stripped; an error prints nothing, so the assertion names it."""
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=False).stdout.strip()
+
+
 def state_file(wave, host, name):
     return yaml.safe_load((wave["state"] / host / name).read_text())
 
@@ -174,21 +179,11 @@ def test_the_healthy_vm_is_moved_and_proven(wave):
 
 def test_odoo_answers_from_the_container_through_the_vm_nginx(wave):
 
-    health = subprocess.run(
-        ["docker", "inspect", "-f", "{{.State.Health.Status}}", f"odoo-{MOVED}-web"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert health.stdout.strip() == "healthy"
+    health = docker_output(["inspect", "-f", "{{.State.Health.Status}}", f"odoo-{MOVED}-web"])
+    assert health == "healthy"
     # The VM's own Odoo is stopped; nginx on the VM answers, so the answer comes from the container.
-    unit = subprocess.run(
-        ["docker", "exec", MOVED, "systemctl", "is-active", "odoo"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert unit.stdout.strip() == "inactive"
+    unit = docker_output(["exec", MOVED, "systemctl", "is-active", "odoo"])
+    assert unit == "inactive"
     request = urllib.request.Request(
         f"http://127.0.0.1:{LEGACY_VMS[MOVED]['lab_http_port']}/web/health",
         headers={"Host": WRITER_HOST_HEADER},
@@ -216,19 +211,9 @@ def test_the_failed_vm_rolled_back_alone_and_serves_again(wave):
     rollback = state_file(wave, FAILED, "rollback.yml")
     assert set(rollback["databases"]) == {"globex", "initech"}
 
-    unit = subprocess.run(
-        ["docker", "exec", FAILED, "systemctl", "is-active", "odoo-erp"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert unit.stdout.strip() == "active"
-    stopped = subprocess.run(
-        ["docker", "inspect", "-f", "{{.State.Running}}", f"odoo-{FAILED}-web"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert stopped.stdout.strip() == "false"
+    unit = docker_output(["exec", FAILED, "systemctl", "is-active", "odoo-erp"])
+    assert unit == "active"
+    stopped = docker_output(["inspect", "-f", "{{.State.Running}}", f"odoo-{FAILED}-web"])
+    assert stopped == "false"
     report = (wave["state"] / "reports" / "wave-wave1.md").read_text()
     assert f"| {MOVED} | moved |" in report and f"| {FAILED} | rolled_back |" in report
