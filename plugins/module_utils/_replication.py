@@ -30,6 +30,7 @@ __metaclass__ = type
 
 import json
 import os
+import select
 import subprocess
 import sys
 import threading
@@ -216,17 +217,87 @@ def chunk_predicate(id_column, lo, hi):
 
 
 def copy_statements(schema, name, columns, id_column, lo, hi):
-    """(source COPY TO, target COPY FROM, target cleanup) for one chunk, binary format."""
+    """(source COPY TO, target COPY FROM, target cleanup) for one chunk, binary format.
+
+    A whole-table chunk is copied by `COPY table TO` (no executor projection) and written
+    after a TRUNCATE in the same target transaction, so it can use COPY FREEZE: its rows
+    land frozen and all-visible, and the index builds and ANALYZE that read them next do
+    not rewrite every page to set hint bits (a full-page WAL image each, with checksums).
+    """
     table = qname(schema, name)
     cols = ", ".join(quote_ident(c) for c in columns)
     where = chunk_predicate(id_column, lo, hi) if id_column else ""
-    source = "COPY (SELECT %s FROM ONLY %s%s) TO STDOUT (FORMAT binary)" % (cols, table, where)
-    target = "COPY %s (%s) FROM STDIN (FORMAT binary)" % (table, cols)
     if where:
+        source = "COPY (SELECT %s FROM ONLY %s%s) TO STDOUT (FORMAT binary)" % (cols, table, where)
+        target = "COPY %s (%s) FROM STDIN (FORMAT binary)" % (table, cols)
         cleanup = "DELETE FROM ONLY %s%s" % (table, where)
     else:
-        cleanup = "DELETE FROM ONLY %s" % table
+        # COPY of a table name never reads its children, like ONLY.
+        source = "COPY %s (%s) TO STDOUT (FORMAT binary)" % (table, cols)
+        target = "COPY %s (%s) FROM STDIN (FORMAT binary, FREEZE)" % (table, cols)
+        cleanup = "TRUNCATE ONLY %s" % table
     return source, target, cleanup
+
+
+def _wait_readable(pgconn):
+    # select() releases the GIL while the other copy threads work.
+    select.select([pgconn.socket], [], [])
+    pgconn.consume_input()
+
+
+def _next_result(pgconn):
+    while pgconn.is_busy():
+        _wait_readable(pgconn)
+    return pgconn.get_result()
+
+
+def _result_error(pgconn, result):
+    text = (result.error_message if result is not None else pgconn.error_message) or b""
+    return _pg.psycopg.OperationalError(text.decode("utf-8", "replace").strip() or "COPY failed")
+
+
+def pump_copy(conn, sql, write, block=COPY_BUFFER):
+    """Run `sql` (a COPY ... TO STDOUT) on conn and hand its data to write() in blocks of
+    about `block` bytes; return the number of bytes.
+
+    The server sends COPY TO data one row per message. psycopg's Copy iteration costs a
+    generator round trip per row and writing each row on costs a send() per row; reading
+    the messages straight from libpq and writing 1 MiB blocks cuts the controller's CPU to
+    a third (measured: 3.0 -> 1.0 CPU-s for 668 MiB over 4 streams).
+    """
+    pgconn = conn.pgconn
+    pgconn.send_query(sql.encode("utf-8"))
+    result = _next_result(pgconn)
+    if result is None or result.status != _pg.psycopg.pq.ExecStatus.COPY_OUT:
+        while _next_result(pgconn) is not None:
+            pass
+        raise _result_error(pgconn, result)
+    buffer = bytearray()
+    moved = 0
+    while True:
+        nbytes, data = pgconn.get_copy_data(1)
+        if nbytes > 0:
+            buffer += data
+            if len(buffer) >= block:
+                write(buffer)
+                moved += len(buffer)
+                buffer = bytearray()
+        elif nbytes == 0:
+            _wait_readable(pgconn)
+        elif nbytes == -1:
+            break
+        else:
+            raise _result_error(pgconn, None)
+    if buffer:
+        write(buffer)
+        moved += len(buffer)
+    result = _next_result(pgconn)
+    failed = result is None or result.status != _pg.psycopg.pq.ExecStatus.COMMAND_OK
+    while _next_result(pgconn) is not None:
+        pass
+    if failed:
+        raise _result_error(pgconn, result)
+    return moved
 
 
 def resume_decision(state, holder_alive):
@@ -758,8 +829,23 @@ class Migration:
             return _one(conn, sql, (schema, table, name)) is not None
         return False
 
+    def _table_sizes(self):
+        """{(schema, table): bytes} on the target, to start the longest work first."""
+        conn = self._target_conn()
+        try:
+            rows = _all(
+                conn,
+                "SELECT n.nspname AS schema, c.relname AS name, pg_table_size(c.oid)::bigint AS bytes "
+                "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' "
+                "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_'",
+            )
+        finally:
+            conn.close()
+        return dict(((r["schema"], r["name"]), r["bytes"]) for r in rows)
+
     def _apply_items(self, items, parallel=True):
-        """Create the objects that are missing on the target, `jobs` at a time."""
+        """Create the objects that are missing on the target, `jobs` at a time, the ones on
+        the biggest tables first (so no long index build starts last and runs alone)."""
         todo = []
         conn = self._target_conn()
         try:
@@ -770,6 +856,8 @@ class Migration:
             conn.close()
         if not todo:
             return 0
+        sizes = self._table_sizes() if parallel and len(todo) > 1 else {}
+        todo.sort(key=lambda item: -(sizes.get((item[1], item[2])) or 0))
         if self.check_mode:
             for item in todo:
                 self._would(item[4])
@@ -818,13 +906,96 @@ class Migration:
         return bool(count), "%d primary key / replica identity object(s)" % count
 
     def post_data(self, items):
-        """Secondary indexes and unique constraints in parallel, then foreign keys, then triggers."""
+        """Secondary indexes and unique constraints in parallel, then foreign keys, then triggers.
+
+        A foreign key is added NOT VALID, then validated. ADD FOREIGN KEY holds a SHARE ROW
+        EXCLUSIVE lock on the referenced table while it scans the referencing one, and
+        nearly every Odoo table references res_users (create_uid, write_uid), so plain adds
+        run one after the other (and two workers can deadlock on a pair of tables). NOT
+        VALID adds take no scan, so they run serially on one connection; VALIDATE
+        CONSTRAINT locks the referenced table in ROW SHARE mode only, so the scans run in
+        parallel, one worker per referencing table. The end state is the same: validated.
+        """
+        timings = []
+        started = time.monotonic()
         rest = [i for i in items if i[0] in ("unique", "exclusion", "index")]
         count = self._apply_items(rest)
+        timings.append("indexes %.1fs" % (time.monotonic() - started))
+        started = time.monotonic()
         fks = [i for i in items if i[0] == "foreign_key"]
-        count += self._apply_items(fks)
+        count += self._apply_items([self._not_valid(i) for i in fks], parallel=False)
+        timings.append("foreign keys (NOT VALID) %.1fs" % (time.monotonic() - started))
+        started = time.monotonic()
+        validated = self._validate_foreign_keys(fks)
+        timings.append("%d validated %.1fs" % (validated, time.monotonic() - started))
         count += self._apply_items([i for i in items if i[0] == "trigger"])
-        return bool(count), "%d index/constraint/trigger object(s)" % count
+        return bool(count or validated), "%d index/constraint/trigger object(s); %s" % (
+            count,
+            ", ".join(timings),
+        )
+
+    @staticmethod
+    def _not_valid(item):
+        sql = item[4]
+        return item if sql.rstrip().endswith("NOT VALID") else item[:4] + (sql + " NOT VALID",)
+
+    def _validate_foreign_keys(self, fks):
+        """VALIDATE the target's not-yet-validated foreign keys that are valid on the source,
+        `jobs` tables at a time (a table's own keys one after the other: its lock is
+        SHARE UPDATE EXCLUSIVE, which conflicts with itself)."""
+        wanted = set((i[1], i[2], i[3]) for i in fks if not i[4].rstrip().endswith("NOT VALID"))
+        conn = self._target_conn()
+        try:
+            pending = [
+                (r["schema"], r["tbl"], r["name"])
+                for r in _all(
+                    conn,
+                    "SELECT n.nspname AS schema, c.relname AS tbl, con.conname AS name "
+                    "FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE con.contype = 'f' AND NOT con.convalidated",
+                )
+            ]
+        finally:
+            conn.close()
+        by_table = {}
+        for key in pending:
+            if key in wanted:
+                by_table.setdefault(key[:2], []).append(key[2])
+        if not by_table:
+            return 0
+        if self.check_mode:
+            for table, names in by_table.items():
+                for name in names:
+                    self._would("VALIDATE CONSTRAINT %s on %s" % (name, qname(*table)))
+            return sum(len(n) for n in by_table.values())
+        sizes = self._table_sizes()
+        tables = sorted(by_table, key=lambda t: -(sizes.get(t) or 0))
+        errors = []
+
+        def work(table):
+            c = self._target_conn()
+            try:
+                # The check is an anti-join: room to hash the referenced keys in memory.
+                c.execute("SET work_mem = '64MB'")
+                for name in by_table[table]:
+                    try:
+                        c.execute(
+                            "ALTER TABLE %s VALIDATE CONSTRAINT %s" % (qname(*table), quote_ident(name))
+                        )
+                    except _pg.psycopg.Error as error:
+                        text = _pg.error_text(error, self.secrets)
+                        errors.append("%s.%s: %s" % (qname(*table), name, text))
+            finally:
+                c.close()
+
+        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+            list(pool.map(work, tables))
+        if errors:
+            self._fail(
+                "validating %d foreign key(s) on the target failed: %s" % (len(errors), "; ".join(errors[:5]))
+            )
+        return sum(len(n) for n in by_table.values())
 
     # -- P2: copy ----------------------------------------------------------------------
     def copy_tables(self, src):
@@ -933,6 +1104,10 @@ class Migration:
             s = _connect(self.source)
             t = _connect(self.target)
             try:
+                # A chunk's rows and its copy_progress mark commit in one transaction, so an
+                # asynchronous commit lost in a target crash loses both: the chunk is redone.
+                # Later synchronous commits (the 'data' state) flush the WAL before them.
+                t.execute("SET synchronous_commit = off")
                 s.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 s.execute("SET TRANSACTION SNAPSHOT %s" % quote_literal(snapshot))
                 while True:
@@ -950,10 +1125,8 @@ class Migration:
                     with t.transaction():
                         t.execute(cleanup)
                         into_cursor = t.cursor()
-                        with s.cursor().copy(copy_out) as out, into_cursor.copy(copy_in) as into:
-                            for data in out:
-                                into.write(data)
-                                size += len(data)
+                        with into_cursor.copy(copy_in) as into:
+                            size = pump_copy(s, copy_out, into.write)
                         rows = into_cursor.rowcount
                         t.execute(
                             "UPDATE odoo_migration.copy_progress SET done = true, rows = %s, seconds = %s, "
@@ -1110,12 +1283,30 @@ class Migration:
         }
 
     def _analyze(self):
-        tgt = self._target_conn()
-        try:
-            tgt.execute("ANALYZE")
-        finally:
-            tgt.close()
-        return True
+        """ANALYZE every table, `jobs` at a time, biggest first (a database-wide ANALYZE
+        works through the tables one by one on a single backend)."""
+        sizes = self._table_sizes()
+        tables = sorted(sizes, key=lambda t: -(sizes[t] or 0))
+        errors = []
+
+        def work(chunk):
+            c = self._target_conn()
+            try:
+                for table in chunk:
+                    try:
+                        c.execute("ANALYZE %s" % qname(*table))
+                    except _pg.psycopg.Error as error:
+                        errors.append("%s: %s" % (qname(*table), _pg.error_text(error, self.secrets)))
+            finally:
+                c.close()
+
+        # One connection per worker: tables dealt round-robin, biggest first.
+        workers = max(1, min(self.jobs, len(tables)))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(work, [tables[i::workers] for i in range(workers)]))
+        if errors:
+            self._fail("ANALYZE failed on the target: %s" % "; ".join(errors[:5]))
+        return True, "%d table(s)" % len(tables)
 
     def _subscribe(self, src, state):
         tgt = self._target_conn()
