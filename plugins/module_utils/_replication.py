@@ -923,7 +923,7 @@ class Migration:
         timings.append("indexes %.1fs" % (time.monotonic() - started))
         started = time.monotonic()
         fks = [i for i in items if i[0] == "foreign_key"]
-        count += self._apply_items([self._not_valid(i) for i in fks], parallel=False)
+        count += self._add_foreign_keys_not_valid(fks)
         timings.append("foreign keys (NOT VALID) %.1fs" % (time.monotonic() - started))
         started = time.monotonic()
         validated = self._validate_foreign_keys(fks)
@@ -938,6 +938,46 @@ class Migration:
     def _not_valid(item):
         sql = item[4]
         return item if sql.rstrip().endswith("NOT VALID") else item[:4] + (sql + " NOT VALID",)
+
+    def _add_foreign_keys_not_valid(self, fks, batch=100):
+        """Add the missing foreign keys NOT VALID, `batch` per transaction and round trip
+        (an Odoo database has thousands; one at a time, round trips dominate). A batch
+        that fails is retried key by key, so the error names the key."""
+        conn = self._target_conn()
+        try:
+            have = set(
+                (r["schema"], r["tbl"], r["name"])
+                for r in _all(
+                    conn,
+                    "SELECT n.nspname AS schema, c.relname AS tbl, con.conname AS name "
+                    "FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE con.contype = 'f'",
+                )
+            )
+            todo = [self._not_valid(i) for i in fks if (i[1], i[2], i[3]) not in have]
+            if self.check_mode:
+                for item in todo:
+                    self._would(item[4])
+                return len(todo)
+            errors = []
+            for start in range(0, len(todo), batch):
+                part = todo[start : start + batch]
+                try:
+                    with conn.transaction():
+                        conn.execute(";\n".join(item[4] for item in part))
+                except _pg.psycopg.Error:
+                    for item in part:
+                        try:
+                            conn.execute(item[4])
+                        except _pg.psycopg.Error as error:
+                            errors.append("%s: %s" % (item[4][:200], _pg.error_text(error, self.secrets)))
+        finally:
+            conn.close()
+        if errors:
+            self._fail(
+                "creating %d foreign key(s) on the target failed: %s" % (len(errors), "; ".join(errors[:5]))
+            )
+        return len(todo)
 
     def _validate_foreign_keys(self, fks):
         """VALIDATE the target's not-yet-validated foreign keys that are valid on the source,
