@@ -60,6 +60,9 @@ DEFAULT_CHUNK_ROWS = 100000
 ABORT_RATIO = 0.8
 HOLDER_MAX_SECONDS = 7 * 24 * 3600
 COPY_BUFFER = 1 << 20
+# Whole tables from this size on are copied with TRUNCATE + COPY FREEZE (below it the hint
+# bits saved are not worth a TRUNCATE's new files; most Odoo tables are empty or tiny).
+FREEZE_MIN_BYTES = 8 << 20
 POLICIES = REPLICA_IDENTITY_POLICIES + ("index_only",)
 
 __all__ = ["POLICY_FULL", "POLICY_REFUSE"]
@@ -216,26 +219,30 @@ def chunk_predicate(id_column, lo, hi):
     return (" WHERE " + " AND ".join(parts)) if parts else ""
 
 
-def copy_statements(schema, name, columns, id_column, lo, hi):
+def copy_statements(schema, name, columns, id_column, lo, hi, freeze=True):
     """(source COPY TO, target COPY FROM, target cleanup) for one chunk, binary format.
 
-    A whole-table chunk is copied by `COPY table TO` (no executor projection) and written
-    after a TRUNCATE in the same target transaction, so it can use COPY FREEZE: its rows
-    land frozen and all-visible, and the index builds and ANALYZE that read them next do
-    not rewrite every page to set hint bits (a full-page WAL image each, with checksums).
+    A whole-table chunk is copied by `COPY table TO` (no executor projection). With
+    `freeze` it is written after a TRUNCATE in the same target transaction, so it can use
+    COPY FREEZE: its rows land frozen and all-visible, and the index builds and checks that
+    read them next do not dirty every page to set hint bits (a full-page WAL image each,
+    with checksums). Without, the table is emptied by DELETE (cheaper for small tables: a
+    TRUNCATE makes new files).
     """
     table = qname(schema, name)
     cols = ", ".join(quote_ident(c) for c in columns)
     where = chunk_predicate(id_column, lo, hi) if id_column else ""
+    target = "COPY %s (%s) FROM STDIN (FORMAT binary)" % (table, cols)
     if where:
         source = "COPY (SELECT %s FROM ONLY %s%s) TO STDOUT (FORMAT binary)" % (cols, table, where)
-        target = "COPY %s (%s) FROM STDIN (FORMAT binary)" % (table, cols)
         cleanup = "DELETE FROM ONLY %s%s" % (table, where)
     else:
         # COPY of a table name never reads its children, like ONLY.
         source = "COPY %s (%s) TO STDOUT (FORMAT binary)" % (table, cols)
-        target = "COPY %s (%s) FROM STDIN (FORMAT binary, FREEZE)" % (table, cols)
-        cleanup = "TRUNCATE ONLY %s" % table
+        cleanup = "DELETE FROM ONLY %s" % table
+        if freeze:
+            target = "COPY %s (%s) FROM STDIN (FORMAT binary, FREEZE)" % (table, cols)
+            cleanup = "TRUNCATE ONLY %s" % table
     return source, target, cleanup
 
 
@@ -1113,8 +1120,8 @@ class Migration:
         try:
             pending = _all(
                 tgt,
-                "SELECT table_schema AS schema, table_name AS name, chunk, lo, hi, id_column, attempts "
-                "FROM odoo_migration.copy_progress WHERE NOT done ORDER BY ord",
+                "SELECT table_schema AS schema, table_name AS name, chunk, lo, hi, id_column, attempts, "
+                "bytes FROM odoo_migration.copy_progress WHERE NOT done ORDER BY ord",
             )
             total = _one(tgt, "SELECT count(*)::int AS n FROM odoo_migration.copy_progress")["n"]
         finally:
@@ -1158,7 +1165,13 @@ class Migration:
                     began = time.monotonic()
                     cols = columns[(chunk["schema"], chunk["name"])]
                     copy_out, copy_in, cleanup = copy_statements(
-                        chunk["schema"], chunk["name"], cols, chunk["id_column"], chunk["lo"], chunk["hi"]
+                        chunk["schema"],
+                        chunk["name"],
+                        cols,
+                        chunk["id_column"],
+                        chunk["lo"],
+                        chunk["hi"],
+                        freeze=(chunk["bytes"] or 0) >= FREEZE_MIN_BYTES,
                     )
                     rows = 0
                     size = 0

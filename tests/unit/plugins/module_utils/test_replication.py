@@ -63,6 +63,9 @@ def test_copy_statements_for_a_range_and_a_whole_table():
     assert out == 'COPY public."Odd Name" ("select") TO STDOUT (FORMAT binary)'
     assert into == 'COPY public."Odd Name" ("select") FROM STDIN (FORMAT binary, FREEZE)'
     assert cleanup == 'TRUNCATE ONLY public."Odd Name"'
+    _, into, cleanup = rep.copy_statements("public", "small", ["id"], "id", None, None, freeze=False)
+    assert into == "COPY public.small (id) FROM STDIN (FORMAT binary)"
+    assert cleanup == "DELETE FROM ONLY public.small"
     assert rep.chunk_predicate("id", 5, None) == " WHERE id >= 5"
 
 
