@@ -63,6 +63,8 @@ COPY_BUFFER = 1 << 20
 # Whole tables from this size on are copied with TRUNCATE + COPY FREEZE (below it the hint
 # bits saved are not worth a TRUNCATE's new files; most Odoo tables are empty or tiny).
 FREEZE_MIN_BYTES = 8 << 20
+# Foreign keys of tables from this size on are added NOT VALID and validated in parallel.
+VALIDATE_LATER_BYTES = 8 << 20
 POLICIES = REPLICA_IDENTITY_POLICIES + ("index_only",)
 
 __all__ = ["POLICY_FULL", "POLICY_REFUSE"]
@@ -915,13 +917,14 @@ class Migration:
     def post_data(self, items):
         """Secondary indexes and unique constraints in parallel, then foreign keys, then triggers.
 
-        A foreign key is added NOT VALID, then validated. ADD FOREIGN KEY holds a SHARE ROW
-        EXCLUSIVE lock on the referenced table while it scans the referencing one, and
-        nearly every Odoo table references res_users (create_uid, write_uid), so plain adds
-        run one after the other (and two workers can deadlock on a pair of tables). NOT
-        VALID adds take no scan, so they run serially on one connection; VALIDATE
-        CONSTRAINT locks the referenced table in ROW SHARE mode only, so the scans run in
-        parallel, one worker per referencing table. The end state is the same: validated.
+        Foreign keys are added serially on one connection, in batches. ADD FOREIGN KEY holds
+        a SHARE ROW EXCLUSIVE lock on the referenced table while it scans the referencing
+        one, and nearly every Odoo table references res_users (create_uid, write_uid), so
+        in parallel they would queue (and two workers can deadlock on a pair of tables).
+        Keys of big tables are added NOT VALID (no scan) and then validated: VALIDATE
+        CONSTRAINT locks the referenced table in ROW SHARE mode only, so those scans run in
+        parallel, one worker per referencing table. Small tables' keys are added whole (one
+        VALIDATE statement per key costs more than their scan). The end state is the same.
         """
         timings = []
         started = time.monotonic()
@@ -930,8 +933,8 @@ class Migration:
         timings.append("indexes %.1fs" % (time.monotonic() - started))
         started = time.monotonic()
         fks = [i for i in items if i[0] == "foreign_key"]
-        count += self._add_foreign_keys_not_valid(fks)
-        timings.append("foreign keys (NOT VALID) %.1fs" % (time.monotonic() - started))
+        count += self._add_foreign_keys(fks)
+        timings.append("foreign keys added %.1fs" % (time.monotonic() - started))
         started = time.monotonic()
         validated = self._validate_foreign_keys(fks)
         timings.append("%d validated %.1fs" % (validated, time.monotonic() - started))
@@ -946,10 +949,11 @@ class Migration:
         sql = item[4]
         return item if sql.rstrip().endswith("NOT VALID") else item[:4] + (sql + " NOT VALID",)
 
-    def _add_foreign_keys_not_valid(self, fks, batch=100):
-        """Add the missing foreign keys NOT VALID, `batch` per transaction and round trip
-        (an Odoo database has thousands; one at a time, round trips dominate). A batch
-        that fails is retried key by key, so the error names the key."""
+    def _add_foreign_keys(self, fks, batch=100):
+        """Add the missing foreign keys, `batch` per transaction and round trip (an Odoo
+        database has thousands; one at a time, round trips dominate), NOT VALID on tables
+        of VALIDATE_LATER_BYTES or more. A batch that fails is retried key by key, so the
+        error names the key."""
         conn = self._target_conn()
         try:
             have = set(
@@ -961,7 +965,14 @@ class Migration:
                     "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE con.contype = 'f'",
                 )
             )
-            todo = [self._not_valid(i) for i in fks if (i[1], i[2], i[3]) not in have]
+            # Keys on small tables are added whole (their check is quick, in the same batch);
+            # only the big tables' keys are left NOT VALID for the parallel validation.
+            sizes = self._table_sizes()
+            todo = [
+                self._not_valid(i) if (sizes.get((i[1], i[2])) or 0) >= VALIDATE_LATER_BYTES else i
+                for i in fks
+                if (i[1], i[2], i[3]) not in have
+            ]
             if self.check_mode:
                 for item in todo:
                     self._would(item[4])
