@@ -4,7 +4,7 @@ One run, one isolated PostgreSQL 17 -> 18 pair (tests/integration/pg_pair.py, co
 `odoo-mig-engine-{src,tgt}-bench`, 127.0.0.1:5491/5492, network `odoo-mig-engine-bench`),
 its source database `shop` loaded from the lab's `acme` (needs `make lab-up`).
 
-    .venv/bin/python benchmarks/pg_copy.py --sizes 300,3000
+    .venv/bin/python benchmarks/pg_copy.py --sizes 300,4500
 Needs the tools image first (Debian's pgcopydb on the target image; sid's Release file may be
 expired, hence the option):
     printf 'FROM %s\nRUN apt-get -o Acquire::Check-Valid-Until=false update && apt-get -o \
@@ -13,6 +13,8 @@ expired, hence the option):
     --format '{{.Repository}}:{{.Tag}}' | head -1)" | docker build -t odoo-mig/pgcopydb-bench:local -
 Writes benchmarks/results/pg_copy.{json,md}. On 2 CPUs, --sizes 300,2000 took about 11 minutes
 (pair start 1, growth 3, copies 4, five cutovers 2.5); larger sizes grow roughly linearly.
+Each contender's CPU seconds (containers' cgroups, controller's children) and target WAL
+are recorded too: the machine may be shared, and CPU seconds are less noisy than wall time.
 
 Dataset. `shop` is grown in place, in an Odoo-shaped way: the business tables are
 multiplied with `INSERT ... SELECT` of their own rows, the integer id shifted by
@@ -28,7 +30,9 @@ database.
 Contenders, each into a fresh empty database on the same target server, 4 jobs each:
   ours        pg_logical_migration state=replicating through ansible-playbook (as
               tests/integration/test_pg_replication.py runs it), wall clock from start to
-              the subscription created; its steps give the copy and post-data phases.
+              the subscription created; its steps give the copy and post-data phases. It
+              reaches the servers at their bridge addresses, as the peers' container does
+              (--via-published-ports: through 127.0.0.1 and docker-proxy instead).
   dump        pg_dump -Fd -j4 then pg_restore -j4 (PostgreSQL 18 binaries in a tools
               container on the pair's network; the dump directory on its overlay disk).
   pgcopydb    pgcopydb clone --table-jobs 4 --index-jobs 4 (Debian's package, in a tools
@@ -52,6 +56,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -98,8 +103,13 @@ NOTES = [
     "The source's data is in the page cache for every contender (23 GiB RAM); the order is ours, "
     "dump/restore, pgcopydb, the same for each size.",
     "Ours does more than the peers: it also creates the slot and the subscription; its total includes "
-    "ansible-playbook's start-up (about 2 s) and a database-wide ANALYZE. pg_restore runs no ANALYZE; "
+    "ansible-playbook's start-up (about 2 s) and an ANALYZE of every table. pg_restore runs no ANALYZE; "
     "pgcopydb runs VACUUM ANALYZE.",
+    "Addresses: pg_dump/pg_restore and pgcopydb run in a tools container on the pair's Docker network "
+    "and reach the servers directly; ours runs on the host (the controller) and, unless "
+    "--via-published-ports, reaches the servers at their bridge addresses too, not through "
+    "127.0.0.1's published ports, where docker-proxy would copy every byte twice more on the same "
+    "CPUs (about 20 % slower copy in a 668 MiB, 4-stream test).",
     f"pgcopydb: Debian's package (sid, 0.18), installed in {TOOLS_IMAGE}, an image built FROM "
     "odoo-mig/target-postgres with `apt-get -o Acquire::Check-Valid-Until=false install pgcopydb` "
     "(sid's Release file had expired) and PATH=/usr/lib/postgresql/18/bin first.",
@@ -211,6 +221,62 @@ def dataset_facts(pair):
 # -- contenders ------------------------------------------------------------------------
 
 
+def _cgroup_cpu_file(container):
+    """The file holding a container's CPU time (cgroup v1 or v2), or None."""
+    cid = pp.docker("inspect", "-f", "{{.Id}}", container, check=False).stdout.strip()
+    for path in (
+        f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage",
+        f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat",
+        f"/sys/fs/cgroup/docker/{cid}/cpu.stat",
+    ):
+        if cid and Path(path).exists():
+            return Path(path)
+    return None
+
+
+def _cpu_seconds(path):
+    if path is None:
+        return None
+    text = path.read_text()
+    if path.name == "cpuacct.usage":
+        return int(text) / 1e9
+    return int(next(line.split()[1] for line in text.splitlines() if line.startswith("usage_usec"))) / 1e6
+
+
+class Meter:
+    """CPU seconds of the source, target and tools containers and of the controller's child
+    processes, and the target's WAL, over one contender: on a machine shared with other
+    work, CPU seconds say more about efficiency than wall clock does."""
+
+    def __init__(self, pair):
+        self.pair = pair
+        self.files = {"source": SRC_HOST, "target": TGT_HOST, "tools": TOOLS}
+        self.files = {k: _cgroup_cpu_file(v) for k, v in self.files.items()}
+
+    def _sample(self):
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = {k: _cpu_seconds(f) for k, f in self.files.items()}
+        cpu["controller"] = usage.ru_utime + usage.ru_stime
+        wal = int(self.pair.scalar("tgt", "SELECT pg_current_wal_lsn() - '0/0'", dbname="postgres"))
+        return cpu, wal
+
+    def __enter__(self):
+        self.load = round(os.getloadavg()[0], 2)
+        self.start = self._sample()
+        return self
+
+    def __exit__(self, *exc):
+        cpu, wal = self._sample()
+        before = self.start[0]
+        self.cpu = {k: round(cpu[k] - before[k], 1) for k in cpu if None not in (cpu[k], before[k])}
+        self.cpu["total"] = round(sum(self.cpu.values()), 1)
+        self.wal_mib = (wal - self.start[1]) // MIB
+        return False
+
+    def facts(self):
+        return {"cpu_seconds": self.cpu, "target_wal_mib": self.wal_mib, "loadavg_1min_at_start": self.load}
+
+
 def ansible_env():
     return dict(
         os.environ,
@@ -251,11 +317,27 @@ def run_module(state_dir, module, args, timeout=3600):
     return result
 
 
+# side -> the container's address on the pair's bridge network, when ours connects the way
+# the peers do (set by main unless --via-published-ports).
+DIRECT = {}
+
+
+def module_endpoint(pair, side, dbname=pp.DATABASE):
+    """The endpoint ours uses: the published 127.0.0.1 port, or the container's bridge
+    address. The peers run in a container on the pair's network and reach the servers
+    directly; through the published ports every byte of ours would also cross two
+    docker-proxy processes (source -> controller -> target) on the same 2 CPUs."""
+    endpoint = pair.module_endpoint(side, dbname)
+    if side in DIRECT:
+        endpoint.update(host=DIRECT[side], port=5432)
+    return endpoint
+
+
 def migration_args(pair, database, jobs, **extra):
     client_env = ["-e", "PGPASSWORD", "-e", "PGUSER", "-e", "PGDATABASE"]
     args = {
-        "source": pair.module_endpoint("src"),
-        "target": pair.module_endpoint("tgt", "postgres"),
+        "source": module_endpoint(pair, "src"),
+        "target": module_endpoint(pair, "tgt", "postgres"),
         "target_database": database,
         "source_conninfo_from_target": {"host": SRC_HOST, "port": 5432},
         "replica_identity_policy": "full",
@@ -274,9 +356,10 @@ def drop_target_db(pair, database):
 def ours(pair, state_dir, jobs):
     database = "bench_ours"
     drop_target_db(pair, database)
-    started = time.monotonic()
-    result = run_module(state_dir, "pg_logical_migration", migration_args(pair, database, jobs))
-    seconds = time.monotonic() - started
+    with Meter(pair) as meter:
+        started = time.monotonic()
+        result = run_module(state_dir, "pg_logical_migration", migration_args(pair, database, jobs))
+        seconds = time.monotonic() - started
     steps = {s["step"]: s["seconds"] for s in result["steps"]}
     copy = steps.get("copy data (parallel COPY binary)")
     post = steps.get("target: secondary indexes, constraints, foreign keys, triggers")
@@ -289,8 +372,9 @@ def ours(pair, state_dir, jobs):
         "seconds": round(seconds, 2),
         "copy_seconds": copy,
         "post_data_seconds": post,
-        "steps": [[s["step"], s["seconds"]] for s in result["steps"]],
+        "steps": [[s["step"], s["seconds"], s.get("detail")] for s in result["steps"]],
         "copy": result.get("copy"),
+        **meter.facts(),
     }
 
 
@@ -336,11 +420,13 @@ def dump_restore(pair, jobs):
     create_target_db(pair, database)
     tools("rm", "-rf", "/tmp/dump")
     src = ["-h", SRC_HOST, "-U", "postgres", "-d", pp.DATABASE]
-    started = time.monotonic()
-    tools("pg_dump", "-Fd", f"-j{jobs}", "-f", "/tmp/dump", "--no-publications", "--no-subscriptions", *src)
-    dumped = time.monotonic() - started
-    tools("pg_restore", f"-j{jobs}", "-h", TGT_HOST, "-U", "postgres", "-d", database, "/tmp/dump")
-    seconds = time.monotonic() - started
+    with Meter(pair) as meter:
+        started = time.monotonic()
+        dump = ["pg_dump", "-Fd", f"-j{jobs}", "-f", "/tmp/dump", "--no-publications", "--no-subscriptions"]
+        tools(*dump, *src)
+        dumped = time.monotonic() - started
+        tools("pg_restore", f"-j{jobs}", "-h", TGT_HOST, "-U", "postgres", "-d", database, "/tmp/dump")
+        seconds = time.monotonic() - started
     size = tools("du", "-sm", "/tmp/dump").stdout.split()[0]
     tools("rm", "-rf", "/tmp/dump")
     drop_target_db(pair, database)
@@ -349,6 +435,7 @@ def dump_restore(pair, jobs):
         "dump_seconds": round(dumped, 2),
         "restore_seconds": round(seconds - dumped, 2),
         "dump_mib": int(size),
+        **meter.facts(),
     }
 
 
@@ -356,19 +443,20 @@ def pgcopydb(pair, jobs):
     database = "bench_pgcopydb"
     create_target_db(pair, database)
     tools("rm", "-rf", "/tmp/pgcopydb")
-    started = time.monotonic()
-    run = tools(
-        "pgcopydb", "clone", "--source", f"postgres://postgres@{SRC_HOST}:5432/{pp.DATABASE}",
-        "--target", f"postgres://postgres@{TGT_HOST}:5432/{database}", "--table-jobs", str(jobs),
-        "--index-jobs", str(jobs), "--dir", "/tmp/pgcopydb",
-    )  # fmt: skip
-    seconds = time.monotonic() - started
+    with Meter(pair) as meter:
+        started = time.monotonic()
+        run = tools(
+            "pgcopydb", "clone", "--source", f"postgres://postgres@{SRC_HOST}:5432/{pp.DATABASE}",
+            "--target", f"postgres://postgres@{TGT_HOST}:5432/{database}", "--table-jobs", str(jobs),
+            "--index-jobs", str(jobs), "--dir", "/tmp/pgcopydb",
+        )  # fmt: skip
+        seconds = time.monotonic() - started
     summary = [
         line for line in run.stderr.splitlines() if "Total Wall Clock Duration" in line or "COPY" in line
     ]
     tools("rm", "-rf", "/tmp/pgcopydb")
     drop_target_db(pair, database)
-    return {"seconds": round(seconds, 2), "summary": summary[-6:]}
+    return {"seconds": round(seconds, 2), "summary": summary[-6:], **meter.facts()}
 
 
 # -- cutover ---------------------------------------------------------------------------
@@ -556,7 +644,41 @@ def write_report(report):
             f"| {c.get('seconds', c.get('error', 'not run'))} | {size['ratio_dump_over_ours']} "
             f"| {size['ratio_pgcopydb_over_ours']} |"
         )
+    lines += [
+        "",
+        "CPU seconds used by the contender (source, target and tools containers, and the controller's "
+        "child processes such as ansible-playbook), the target's WAL, and the machine's 1-minute load "
+        "average when it started (the machine is shared: a load above 2 means other work competed "
+        "for the CPUs).",
+        "",
+        "| dataset | ours CPU-s | dump+restore CPU-s | pgcopydb CPU-s | ours WAL (MiB) | dump WAL | "
+        "pgcopydb WAL | load at start (ours / dump / pgcopydb) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for size in report["sizes"]:
+        o, d, c = size["ours"], size.get("dump") or {}, size.get("pgcopydb") or {}
+        lines.append(
+            f"| {size['dataset']['database_mib']} MiB "
+            + "".join(f"| {(x.get('cpu_seconds') or {}).get('total')} " for x in (o, d, c))
+            + "".join(f"| {x.get('target_wal_mib')} " for x in (o, d, c))
+            + "| "
+            + " / ".join(str(x.get("loadavg_1min_at_start")) for x in (o, d, c))
+            + " |"
+        )
     lines += ["", "Aim (issue 4): at least as fast as pgcopydb, at least twice as fast as dump/restore.", ""]
+    for size in report["sizes"]:
+        rd, rc = size.get("ratio_dump_over_ours"), size.get("ratio_pgcopydb_over_ours")
+        verdict = [
+            f"twice dump/restore: {'met' if rd and rd >= 2 else 'not met'} ({rd})",
+            f"as fast as pgcopydb: {'met' if rc and rc >= 1 else 'not met'} ({rc})",
+        ]
+        lines.append(f"- {size['dataset']['database_mib']} MiB: " + "; ".join(verdict) + ".")
+    lines.append("")
+    for size in report["sizes"]:
+        post = next((st[2] for st in size["ours"]["steps"] if st[0].startswith("target: secondary")), None)
+        if post:
+            lines.append(f"Ours at {size['dataset']['database_mib']} MiB, post-data: {post}.")
+    lines.append("")
     for size in report["sizes"]:
         lines.append(
             f"Dataset {size['dataset']['database_mib']} MiB, largest tables: "
@@ -601,7 +723,7 @@ def write_report(report):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", default="300,3000", help="database sizes in MiB, comma separated")
+    parser.add_argument("--sizes", default="300,4500", help="database sizes in MiB, comma separated")
     parser.add_argument("--jobs", type=int, default=4)
     parser.add_argument("--cutovers", type=int, default=5)
     parser.add_argument("--state-dir", help="where the pair's password files live (default: a temp dir)")
@@ -610,6 +732,11 @@ def main():
     parser.add_argument("--skip-copy", action="store_true")
     parser.add_argument("--skip-cutover", action="store_true")
     parser.add_argument("--no-pgcopydb", action="store_true")
+    parser.add_argument(
+        "--via-published-ports",
+        action="store_true",
+        help="ours connects through 127.0.0.1's published ports (docker-proxy) instead of the bridge",
+    )
     options = parser.parse_args()
     sizes = sorted(int(s) for s in options.sizes.split(","))
     state_dir = Path(options.state_dir or tempfile.mkdtemp(prefix="pg-copy-bench-"))
@@ -627,6 +754,13 @@ def main():
         pp.image_tag("odoo-mig/pgcopydb-bench")
     except RuntimeError:
         sys.exit(f"build {TOOLS_IMAGE} first (see benchmarks/results/pg_copy.md, Notes)")
+    if not options.via_published_ports:
+        for side in pp.SIDES:
+            DIRECT[side] = pp.docker(
+                "inspect", "-f", f"{{{{(index .NetworkSettings.Networks \"{pp.NETWORK}\").IPAddress}}}}",
+                pp.SIDES[side]["container"],
+            ).stdout.strip()  # fmt: skip
+    report["ours_connects_to"] = "bridge addresses" if DIRECT else "127.0.0.1 published ports"
     try:
         start_tools(pair, state_dir)
         report["machine"] = machine(pair)

@@ -27,8 +27,10 @@ description:
   - "Copy: a detached process creates the slot with C(CREATE_REPLICATION_SLOT ... LOGICAL pgoutput
     (SNAPSHOT 'export')) and holds its snapshot open; O(jobs) workers copy every table in binary COPY
     under C(SET TRANSACTION SNAPSHOT), largest first, tables above O(chunk_rows) rows split by id ranges.
-    Each chunk commits with its row in C(odoo_migration.copy_progress) on the target."
-  - "Then secondary indexes, constraints, foreign keys and triggers in parallel, C(ANALYZE), and
+    Each chunk commits with its row in C(odoo_migration.copy_progress) on the target; a table copied
+    whole (8 MiB or more) is truncated and loaded with C(COPY FREEZE) in that transaction."
+  - "Then secondary indexes and constraints in parallel, foreign keys added C(NOT VALID) and validated in
+    parallel, triggers, C(ANALYZE) of each table in parallel, and
     C(CREATE SUBSCRIPTION odoo_migration) on the slot without initial copy."
   - If the copy is incomplete and the snapshot holder is gone, the module fails and says to restart
     from scratch (O(state=absent) with O(drop_target_database=true)); it never copies the rest under a

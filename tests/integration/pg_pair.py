@@ -252,6 +252,9 @@ class PgPair:
                     "--entrypoint", "/usr/lib/postgresql/18/bin/pg_dump", tgt_image,
                     "-h", "127.0.0.1", "-p", str(LAB_SOURCE_PORT), "-U", LAB_SOURCE_USER,
                     "-d", LAB_SOURCE_DB, "--no-publications", "--no-subscriptions",
+                    # A migration run against the lab leaves its helper schema (owned by
+                    # odoo_migration, a role the pair lacks): shop starts without it.
+                    "--exclude-schema=odoo_migration",
                 ],
                 stdout=out, stderr=subprocess.PIPE, text=True, env=env, timeout=600, check=False,
             )  # fmt: skip

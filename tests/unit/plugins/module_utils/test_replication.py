@@ -58,9 +58,14 @@ def test_copy_statements_for_a_range_and_a_whole_table():
     )
     assert into == "COPY public.res_partner (id, name) FROM STDIN (FORMAT binary)"
     assert cleanup == "DELETE FROM ONLY public.res_partner WHERE id >= 10 AND id < 20"
-    out, _, cleanup = rep.copy_statements("public", "Odd Name", ["select"], None, None, None)
-    assert out == 'COPY (SELECT "select" FROM ONLY public."Odd Name") TO STDOUT (FORMAT binary)'
-    assert cleanup == 'DELETE FROM ONLY public."Odd Name"'
+    # A whole table: COPY of the table itself, TRUNCATE then COPY FREEZE on the target.
+    out, into, cleanup = rep.copy_statements("public", "Odd Name", ["select"], None, None, None)
+    assert out == 'COPY public."Odd Name" ("select") TO STDOUT (FORMAT binary)'
+    assert into == 'COPY public."Odd Name" ("select") FROM STDIN (FORMAT binary, FREEZE)'
+    assert cleanup == 'TRUNCATE ONLY public."Odd Name"'
+    _, into, cleanup = rep.copy_statements("public", "small", ["id"], "id", None, None, freeze=False)
+    assert into == "COPY public.small (id) FROM STDIN (FORMAT binary)"
+    assert cleanup == "DELETE FROM ONLY public.small"
     assert rep.chunk_predicate("id", 5, None) == " WHERE id >= 5"
 
 
