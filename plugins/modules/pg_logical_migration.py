@@ -148,9 +148,12 @@ options:
         type: str
         choices: [disable, allow, prefer, require, verify-ca, verify-full]
   slot_name:
-    description: Name of the logical replication slot on the source.
+    description:
+      - Name of the logical replication slot on the source.
+      - Defaults to C(odoo_migration_<database>) (the source database's name, lower-case, other
+        characters than C([a-z0-9_]) as C(_)), the slot M(sysgenpro.odoo_migration.pg_cutover) and
+        M(sysgenpro.odoo_migration.pg_migration_finalize) look for.
     type: str
-    default: odoo_migration
   jobs:
     description: Parallel copy and index workers.
     type: int
@@ -304,6 +307,7 @@ actions:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _pg
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _replication as _rep
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._cutover import forward_slot
 
 
 def argument_spec():
@@ -321,7 +325,7 @@ def argument_spec():
                 sslmode=dict(type="str", choices=list(_pg.SSLMODES)),
             ),
         ),
-        slot_name=dict(type="str", default=_rep.DEFAULT_SLOT),
+        slot_name=dict(type="str"),
         jobs=dict(type="int", default=_rep.DEFAULT_JOBS),
         chunk_rows=dict(type="int", default=_rep.DEFAULT_CHUNK_ROWS),
         replica_identity_policy=dict(type="str", default="refuse", choices=["full", "refuse"]),
@@ -357,12 +361,13 @@ def main():
     target = _pg.PgEndpoint.from_params(params["target"], "postgres")
     given = params["source_conninfo_from_target"] or {}
     secrets = [s for s in (source.password, target.password, given.get("password")) if s]
+    slot = params["slot_name"] or forward_slot(params["source"]["database"])
     try:
         if params["state"] == "absent":
             changed, steps, actions = _rep.remove(
                 source,
                 target,
-                slot=params["slot_name"],
+                slot=slot,
                 target_database=params["target_database"],
                 drop_target_database=params["drop_target_database"],
                 check_mode=module.check_mode,
@@ -379,7 +384,7 @@ def main():
             replica_identity_policy=params["replica_identity_policy"],
             pg_dump_command=params["pg_dump_command"],
             psql_command=params["psql_command"],
-            slot=params["slot_name"],
+            slot=slot,
             target_database=params["target_database"],
             check_mode=module.check_mode,
             subscription_password=given.get("password"),

@@ -108,9 +108,12 @@ options:
         type: int
         default: 10
   slot_name:
-    description: Name of the logical replication slot on the source.
+    description:
+      - Name of the logical replication slot on the source.
+      - Defaults to C(odoo_migration_<database>) (the source database's name, lower-case, other
+        characters than C([a-z0-9_]) as C(_)), the slot M(sysgenpro.odoo_migration.pg_cutover) and
+        M(sysgenpro.odoo_migration.pg_migration_finalize) look for.
     type: str
-    default: odoo_migration
   heartbeat_timeout:
     description: Seconds to wait for the heartbeat on the target.
     type: float
@@ -165,7 +168,8 @@ slot:
       null when absent or unreachable.
   returned: always
   type: dict
-  sample: {slot_name: odoo_migration, active: true, wal_status: reserved, lag_bytes: 0, retained_bytes: 5608}
+  sample: {slot_name: odoo_migration_acme, active: true, wal_status: reserved, lag_bytes: 0,
+           retained_bytes: 5608}
 subscription:
   description:
     - The subscription (name, enabled, slot_name, worker_pid, last_msg_receipt_time, latest_end_lsn,
@@ -215,13 +219,14 @@ aborted:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _pg
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _replication as _rep
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._cutover import forward_slot
 
 
 def argument_spec():
     return dict(
         source=dict(type="dict", required=True, options=_pg.endpoint_options(True)),
         target=dict(type="dict", required=True, options=_pg.endpoint_options(True)),
-        slot_name=dict(type="str", default=_rep.DEFAULT_SLOT),
+        slot_name=dict(type="str"),
         heartbeat_timeout=dict(type="float", default=10),
         wal_budget_bytes=dict(type="int"),
         abort_on_budget=dict(type="bool", default=False),
@@ -241,7 +246,7 @@ def main():
         result = _rep.replication_info(
             source,
             target,
-            slot=params["slot_name"],
+            slot=params["slot_name"] or forward_slot(params["source"]["database"]),
             heartbeat_timeout=params["heartbeat_timeout"],
             wal_budget_bytes=params["wal_budget_bytes"],
             abort_on_budget=params["abort_on_budget"],
