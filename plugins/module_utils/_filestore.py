@@ -5,7 +5,8 @@
 Odoo stores an attachment as `<filestore>/<sha1[:2]>/<sha1>` and never rewrites a file in
 place, so two trees are in sync when they hold the same names, and a file is intact when
 the SHA-1 of its content equals its name. No rolling checksums, no timestamps: list both
-sides, send what the destination lacks as one tar stream, then prove every file.
+sides, send what the destination lacks as tar streams (one per group of directories, in
+parallel), then prove every file.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -60,6 +61,22 @@ def plan_delta(source, destination):
     send = sorted(path for path, size in source.items() if destination.get(path) != size)
     extra = sorted(set(destination) - set(source))
     return send, extra
+
+
+def partition_by_directory(paths, parts):
+    """Split paths into at most ``parts`` groups, every top-level directory whole in one group.
+
+    Parallel tar streams into one tree must not create the same directory at the same time
+    (one tar's mkdir races another's open), so a directory never spans two streams. Groups are
+    balanced by file count, biggest directories first; Odoo's <sha1[:2]> directories are even.
+    """
+    directories = {}
+    for path in paths:
+        directories.setdefault(path.split("/", 1)[0], []).append(path)
+    groups = [[] for _index in range(max(1, min(parts, len(directories))))]
+    for _name, members in sorted(directories.items(), key=lambda item: (-len(item[1]), item[0])):
+        min(groups, key=len).extend(members)
+    return [group for group in groups if group]
 
 
 def sha1_of(path):

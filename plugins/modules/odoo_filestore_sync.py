@@ -15,8 +15,8 @@ description:
   - Pulls a filestore into a directory on this host (the source on this host, or on another host
     over SSH, O(source_ssh)), or pushes a directory of this host to a directory on another host over
     SSH (O(destination_ssh)), as the rollback of an application cutover does. Lists both sides, sends
-    only the files the destination lacks as one tar stream, then verifies that every content file's
-    SHA-1 equals its name.
+    only the files the destination lacks as tar streams (O(jobs) of them side by side, each carrying
+    whole C(<sha1[:2]>) directories), then verifies that every content file's SHA-1 equals its name.
   - With O(destination_ssh), every check runs on the remote host itself (its listing with C(find), the
     hashes with C(sha1sum) in parallel, the ownership fix with C(chown), which takes names or ids);
     it needs C(tar), GNU C(find), C(xargs) and C(sha1sum) there, and C(sudo -n) with
@@ -205,8 +205,8 @@ options:
     default: false
   jobs:
     description:
-      - Parallel hashing at the destination (threads here, C(sha1sum) processes on a remote host), and
-        parallel uploads and proofs with O(destination_s3).
+      - Parallel tar streams that send the delta, parallel hashing at the destination (threads here,
+        C(sha1sum) processes on a remote host), and parallel uploads and proofs with O(destination_s3).
     type: int
     default: 4
 """
@@ -314,6 +314,7 @@ import pwd
 import shlex
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _filestore, _s3
@@ -361,33 +362,43 @@ def source_listing(module, spec, path):
     return _filestore.parse_listing(out)
 
 
-def tar_pipeline(module, producer, consumer, paths):
-    """producer | consumer, with the NUL-separated file list on the producer's stdin."""
-    handle, listing = tempfile.mkstemp(prefix="filestore-sync-")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(b"".join(path.encode("utf-8") + b"\0" for path in paths))
-        # Every word is quoted: the shell only joins the two tars with a pipe.
-        pipeline = "set -o pipefail; %s < %s | %s" % (
-            " ".join(shlex.quote(word) for word in producer),
-            shlex.quote(listing),
-            " ".join(shlex.quote(word) for word in consumer),
-        )
-        rc, out, err = module.run_command(pipeline, use_unsafe_shell=True, executable="/bin/bash")
-    finally:
-        os.remove(listing)
-    if rc != 0:
+def tar_pipeline(module, producer, consumer, paths, streams=1):
+    """producer | consumer, with the NUL-separated file list on the producer's stdin; with
+    several streams, one such pipeline per group of whole directories, run side by side."""
+    groups = _filestore.partition_by_directory(paths, streams)
+    if not groups:
+        return
+
+    def send(group):
+        handle, listing = tempfile.mkstemp(prefix="filestore-sync-")
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(b"".join(path.encode("utf-8") + b"\0" for path in group))
+            # Every word is quoted: the shell only joins the two tars with a pipe.
+            pipeline = "set -o pipefail; %s < %s | %s" % (
+                " ".join(shlex.quote(word) for word in producer),
+                shlex.quote(listing),
+                " ".join(shlex.quote(word) for word in consumer),
+            )
+            return module.run_command(pipeline, use_unsafe_shell=True, executable="/bin/bash")
+        finally:
+            os.remove(listing)
+
+    with ThreadPoolExecutor(max_workers=len(groups)) as pool:
+        failed = [(rc, out, err) for rc, out, err in pool.map(send, groups) if rc != 0]
+    if failed:
+        rc, out, err = failed[0]
         module.fail_json(
-            msg="sending the filestore delta failed (rc=%s): %s; the files already sent are kept, "
-            "re-run to resume" % (rc, (err or out).strip()[-800:])
+            msg="sending the filestore delta failed (rc=%s, %d of %d streams): %s; the files already "
+            "sent are kept, re-run to resume" % (rc, len(failed), len(groups), (err or out).strip()[-800:])
         )
 
 
 class LocalDestination(object):
     """A directory on this host; the source is here or on another host over SSH."""
 
-    def __init__(self, module, root):
-        self.module, self.root = module, root
+    def __init__(self, module, root, streams=1):
+        self.module, self.root, self.streams = module, root, streams
 
     def listing(self):
         return _filestore.local_listing(self.root)
@@ -396,7 +407,7 @@ class LocalDestination(object):
         remote = "tar -C %s --null -T - -cf -" % shlex.quote(source_path)
         producer = ssh_command(source_spec, remote) if source_spec else ["sh", "-c", remote]
         os.makedirs(self.root, exist_ok=True)
-        tar_pipeline(self.module, producer, ["tar", "-C", self.root, "-xf", "-"], paths)
+        tar_pipeline(self.module, producer, ["tar", "-C", self.root, "-xf", "-"], paths, self.streams)
 
     def delete(self, paths):
         for path in paths:
@@ -423,8 +434,8 @@ class RemoteDestination(object):
     Every step runs on the remote side: listing (find), receiving (tar -x), hashing (sha1sum),
     removing and chown; only file lists and the tar stream cross the connection."""
 
-    def __init__(self, module, spec, root):
-        self.module, self.spec, self.root = module, spec, root
+    def __init__(self, module, spec, root, streams=1):
+        self.module, self.spec, self.root, self.streams = module, spec, root, streams
 
     def run(self, remote, what, paths=None, ok=(0,)):
         data = b"".join(path.encode("utf-8") + b"\0" for path in paths) if paths is not None else None
@@ -444,7 +455,11 @@ class RemoteDestination(object):
     def receive(self, source_spec, source_path, paths):
         consumer = ssh_command(self.spec, "mkdir -p %s && tar -C %s -xf -" % ((shlex.quote(self.root),) * 2))
         tar_pipeline(
-            self.module, ["tar", "-C", source_path, "--null", "-T", "-", "-cf", "-"], consumer, paths
+            self.module,
+            ["tar", "-C", source_path, "--null", "-T", "-", "-cf", "-"],
+            consumer,
+            paths,
+            self.streams,
         )
 
     def delete(self, paths):
@@ -564,9 +579,11 @@ def main():
             )
         destination = S3Destination(module, params["destination_s3"], params["jobs"])
     elif params["destination_ssh"]:
-        destination = RemoteDestination(module, params["destination_ssh"], params["destination_path"])
+        destination = RemoteDestination(
+            module, params["destination_ssh"], params["destination_path"], params["jobs"]
+        )
     else:
-        destination = LocalDestination(module, params["destination_path"])
+        destination = LocalDestination(module, params["destination_path"], params["jobs"])
     owned = params["owner"] is not None
     if owned:
         # An unknown name fails the run before anything is sent.

@@ -32,6 +32,24 @@ def test_delta_sends_missing_and_resized_files_and_reports_extra():
     assert _filestore.plan_delta(source, dict(source)) == ([], [])
 
 
+def test_parallel_streams_get_whole_directories_and_every_path_once():
+    paths = [f"{d:02x}/{d:02x}{n:038x}" for d in range(10) for n in range(d + 1)] + ["loose-file"]
+    groups = _filestore.partition_by_directory(paths, 3)
+    assert len(groups) == 3
+    assert sorted(p for group in groups for p in group) == sorted(paths)
+    owner = {}
+    for index, group in enumerate(groups):
+        for path in group:
+            assert owner.setdefault(path.split("/")[0], index) == index
+    sizes = sorted(len(group) for group in groups)
+    assert sizes[-1] - sizes[0] <= 10  # the biggest directory holds 10 files
+
+
+def test_fewer_directories_than_streams_and_nothing_to_send():
+    assert _filestore.partition_by_directory(["ab/x", "ab/y"], 4) == [["ab/x", "ab/y"]]
+    assert _filestore.partition_by_directory([], 4) == []
+
+
 def test_verify_finds_content_that_does_not_hash_to_its_name(tmp_path):
     good = store(tmp_path, b"good")
     bad = store(tmp_path, b"bad")
