@@ -9,11 +9,11 @@ LAB_SCALE_MB ?= 30
 COLLECTION_LINK := .build/collections/ansible_collections/sysgenpro/odoo_migration
 PLAYBOOK := ansible-playbook -i inventories/lab
 
-.PHONY: demo test setup engine lab-up lab-down lab-clean lab-report discover wave lint sanity unit integration build clean
+.PHONY: demo test setup engine lab-up lab-down lab-clean lab-report discover wave lint sanity unit integration molecule build clean
 
 demo: lab-up lab-report wave
 
-test: lint sanity unit build integration
+test: lint sanity unit build integration molecule
 
 setup: engine $(COLLECTION_LINK)
 	bash lab/bootstrap.sh python
@@ -68,6 +68,10 @@ build: setup
 
 integration: setup lab-up
 	pytest -q tests/integration
+
+# The whole wave under a JSON-RPC writer, then idempotence, check mode, verify; cleanup moves the VMs back.
+molecule: setup lab-up
+	molecule test -s default
 
 clean:
 	rm -rf .build sysgenpro-odoo_migration-*.tar.gz

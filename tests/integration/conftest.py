@@ -57,12 +57,13 @@ def ansible_adhoc(pattern, module, args="", become_user=None, become=False):
 
 
 def run_playbook(name, *args, timeout=900):
-    """Run one of the collection's playbooks on the lab as an operator would: (rc, JSON report, output)."""
+    """Run one of the collection's playbooks (or a lab one: lab/playbooks/NAME) on the lab as an
+    operator would: (rc, JSON report, output)."""
     command = [
         str(Path(sys.executable).with_name("ansible-playbook")),
         "-i",
         str(INVENTORY),
-        str(REPO / "playbooks" / name),
+        str(REPO / name if "/" in name else REPO / "playbooks" / name),
         *args,
     ]
     run = subprocess.run(

@@ -8,22 +8,23 @@ nginx during the whole cutover and logs every create Odoo acknowledged; each one
 target database afterwards.
 
 Teardown moves legacy-vm-1 back with playbooks/app_rollback.yml, finalizes both VMs, and removes what
-the wave created on the Docker host and the target (containers, volumes, databases, roles). The VMs
-keep wal_level=logical.
+the wave created on the Docker host and the target with lab/playbooks/clear_wave.yml (containers,
+volumes, databases, roles). The VMs keep wal_level=logical.
 """
 
-import http.cookiejar
-import json
 import subprocess
-import threading
+import sys
 import time
-import urllib.error
 import urllib.request
+from pathlib import Path
 
 import psycopg
 import pytest
 import yaml
 from conftest import LEGACY_VMS, lab_secret, run_playbook
+
+sys.path.insert(0, str(Path(__file__).parent / "files"))
+from odoo_jsonrpc_writer import JsonRpcWriter, OdooSession  # noqa: E402
 
 pytestmark = pytest.mark.lab
 
@@ -41,58 +42,6 @@ def target(dbname):
     )
 
 
-class JsonRpcWriter(threading.Thread):
-    """Creates res.partner records through nginx -> Odoo, re-logging in after any error."""
-
-    def __init__(self, port, database, password):
-        super().__init__(daemon=True)
-        self.base = f"http://127.0.0.1:{port}"
-        self.database, self.password = database, password
-        self.acknowledged, self.errors = [], 0
-        self.stop = threading.Event()
-        self.opener = None
-
-    def call(self, path, params):
-        body = json.dumps({"jsonrpc": "2.0", "method": "call", "params": params}).encode()
-        request = urllib.request.Request(
-            self.base + path, body, {"Content-Type": "application/json", "Host": WRITER_HOST_HEADER}
-        )
-        with self.opener.open(request, timeout=10) as response:
-            answer = json.load(response)
-        if "error" in answer:
-            raise RuntimeError(answer["error"].get("message"))
-        return answer["result"]
-
-    def login(self):
-        self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
-        )
-        self.call(
-            "/web/session/authenticate", {"db": self.database, "login": "admin", "password": self.password}
-        )
-
-    def run(self):
-        number = 0
-        logged_in = False
-        while not self.stop.is_set():
-            try:
-                if not logged_in:
-                    self.login()
-                    logged_in = True
-                name = f"wave-writer-{number}"
-                self.call(
-                    "/web/dataset/call_kw/res.partner/create",
-                    {"model": "res.partner", "method": "create", "args": [{"name": name}], "kwargs": {}},
-                )
-                self.acknowledged.append(name)
-                number += 1
-            except (urllib.error.URLError, OSError, RuntimeError, ValueError):
-                self.errors += 1
-                logged_in = False
-                time.sleep(0.5)
-            time.sleep(0.1)
-
-
 @pytest.fixture(scope="module")
 def wave(tmp_path_factory):
     state = tmp_path_factory.mktemp("wave-state")
@@ -102,7 +51,13 @@ def wave(tmp_path_factory):
             {"all": {"children": {"legacy": {"hosts": {FAILED: {"app_cutover_expect_version": "18.0"}}}}}}
         )
     )
-    writer = JsonRpcWriter(LEGACY_VMS[MOVED]["lab_http_port"], "acme", lab_secret("odoo-admin-password")[0])
+    session = OdooSession(
+        f"http://127.0.0.1:{LEGACY_VMS[MOVED]['lab_http_port']}",
+        WRITER_HOST_HEADER,
+        "acme",
+        lab_secret("odoo-admin-password")[0],
+    )
+    writer = JsonRpcWriter(session)
     writer.start()
     started = time.monotonic()
     rc, report, output = run_playbook(
@@ -134,20 +89,10 @@ def wave(tmp_path_factory):
         "finalize.yml", "-e", "wave=wave1", "-e", f"odoo_migration_state_dir={state}", timeout=600
     )
 
-    for host in LEGACY_VMS:
-        subprocess.run(
-            ["docker", "rm", "-f", f"odoo-{host}-web", f"odoo-{host}-cron"], capture_output=True, check=False
-        )
-        subprocess.run(
-            ["docker", "volume", "rm", "-f", f"odoo-{host}-data"], capture_output=True, check=False
-        )
-    with psycopg.connect(**target("postgres"), autocommit=True) as conn:
-        for database in ("acme", "globex", "initech"):
-            conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-        for role in ("odoo", "erp"):
-            conn.execute(f"DROP ROLE IF EXISTS {role}")
+    clear_rc, _report, clear_output = run_playbook("lab/playbooks/clear_wave.yml", timeout=300)
     assert back_rc == 0, back_output[-3000:]
     assert final_rc == 0, final_output[-3000:]
+    assert clear_rc == 0, clear_output[-3000:]
 
 
 def docker_output(args):

@@ -1,0 +1,164 @@
+"""A user of Odoo writing through its own JSON-RPC while a wave moves it, and the check afterwards.
+
+The writer creates res.partner records named ``wave-writer-<n>`` through the VM's public nginx,
+logging in again after any error, and records every create Odoo acknowledged. Afterwards
+``verify`` asks Odoo (wherever it now runs) for each acknowledged name: none may be missing.
+
+Used as a thread by tests/integration/test_wave.py and as a process by the molecule scenario:
+  odoo_jsonrpc_writer.py run    --url URL --host-header NAME --database DB --password-file F --out DIR
+  odoo_jsonrpc_writer.py stop   --out DIR
+  odoo_jsonrpc_writer.py verify --url URL --host-header NAME --database DB --password-file F --out DIR
+"""
+
+import argparse
+import http.cookiejar
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+NAME_PREFIX = "wave-writer-"
+
+
+class OdooSession:
+    """One logged-in JSON-RPC session through nginx (cookies kept per session)."""
+
+    def __init__(self, url, host_header, database, password):
+        self.url, self.host_header = url.rstrip("/"), host_header
+        self.database, self.password = database, password
+        self.opener = None
+
+    def call(self, path, params):
+        body = json.dumps({"jsonrpc": "2.0", "method": "call", "params": params}).encode()
+        headers = {"Content-Type": "application/json", "Host": self.host_header}
+        request = urllib.request.Request(self.url + path, body, headers)
+        with self.opener.open(request, timeout=10) as response:
+            answer = json.load(response)
+        if "error" in answer:
+            raise RuntimeError(answer["error"].get("message"))
+        return answer["result"]
+
+    def login(self):
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+        self.call(
+            "/web/session/authenticate", {"db": self.database, "login": "admin", "password": self.password}
+        )
+
+    def call_kw(self, model, method, args, kwargs=None):
+        params = {"model": model, "method": method, "args": args, "kwargs": kwargs or {}}
+        return self.call(f"/web/dataset/call_kw/{model}/{method}", params)
+
+
+class JsonRpcWriter(threading.Thread):
+    """Creates partners until stopped; ``acknowledged`` holds the names Odoo confirmed."""
+
+    def __init__(self, session, on_acknowledged=None):
+        super().__init__(daemon=True)
+        self.session = session
+        self.on_acknowledged = on_acknowledged
+        self.acknowledged, self.errors = [], 0
+        self.stop = threading.Event()
+
+    def run(self):
+        number, logged_in = 0, False
+        while not self.stop.is_set():
+            try:
+                if not logged_in:
+                    self.session.login()
+                    logged_in = True
+                name = f"{NAME_PREFIX}{number}"
+                self.session.call_kw("res.partner", "create", [{"name": name}])
+                self.acknowledged.append(name)
+                if self.on_acknowledged:
+                    self.on_acknowledged(name)
+                number += 1
+            except (urllib.error.URLError, OSError, RuntimeError, ValueError):
+                self.errors += 1
+                logged_in = False
+                time.sleep(0.5)
+            time.sleep(0.1)
+
+
+def missing_names(session, names, batch=500):
+    """The acknowledged names Odoo does not have."""
+    session.login()
+    present = set()
+    for start in range(0, len(names), batch):
+        chunk = names[start : start + batch]
+        rows = session.call_kw("res.partner", "search_read", [[["name", "in", chunk]]], {"fields": ["name"]})
+        present.update(row["name"] for row in rows)
+    return sorted(set(names) - present)
+
+
+def session_from(args):
+    password = Path(args.password_file).read_text().strip()
+    return OdooSession(args.url, args.host_header, args.database, password)
+
+
+def command_run(args, out):
+    out.mkdir(parents=True, exist_ok=True)
+    log = (out / "acknowledged.log").open("a", buffering=1)
+    writer = JsonRpcWriter(session_from(args), on_acknowledged=lambda name: log.write(name + "\n"))
+    signal.signal(signal.SIGTERM, lambda *_: writer.stop.set())
+    (out / "writer.pid").write_text(str(os.getpid()))
+    writer.start()
+    while writer.is_alive():
+        writer.join(0.5)
+    (out / "summary.json").write_text(
+        json.dumps({"acknowledged": len(writer.acknowledged), "errors": writer.errors})
+    )
+    return 0
+
+
+def command_stop(out, wait_seconds=30):
+    pid = int((out / "writer.pid").read_text())
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + wait_seconds
+    while not (out / "summary.json").exists():
+        if time.monotonic() > deadline:
+            print(f"the writer (pid {pid}) wrote no summary within {wait_seconds} s", file=sys.stderr)
+            return 1
+        time.sleep(0.2)
+    print((out / "summary.json").read_text())
+    return 0
+
+
+def command_verify(args, out):
+    names = (out / "acknowledged.log").read_text().split()
+    summary = json.loads((out / "summary.json").read_text())
+    missing = missing_names(session_from(args), names)
+    print(json.dumps(dict(summary, checked=len(names), missing=missing)))
+    return 1 if missing else 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=("run", "stop", "verify"))
+    parser.add_argument("--out", required=True, help="directory of the pid, the log and the summary")
+    parser.add_argument("--url")
+    parser.add_argument("--host-header")
+    parser.add_argument("--database")
+    parser.add_argument("--password-file")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    if args.command != "stop" and not all((args.url, args.host_header, args.database, args.password_file)):
+        parser.error(f"{args.command} needs --url, --host-header, --database and --password-file")
+    if args.command == "run":
+        return command_run(args, out)
+    if args.command == "stop":
+        return command_stop(out)
+    return command_verify(args, out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
