@@ -1,8 +1,11 @@
 """A user of Odoo writing through its own JSON-RPC while a wave moves it, and the check afterwards.
 
-The writer creates res.partner records named ``wave-writer-<n>`` through the VM's public nginx,
-logging in again after any error, and records every create Odoo acknowledged. Afterwards
-``verify`` asks Odoo (wherever it now runs) for each acknowledged name: none may be missing.
+The writer creates res.partner records named ``wave-writer-<run>-<n>`` through the VM's public
+nginx, logging in again after any error, and records every create Odoo acknowledged. ``<run>`` is
+new for every writer, so names left by an earlier run can never stand in for this one's. ``stop``
+fails unless the writer is still running (a run whose writer never started proves nothing), and
+afterwards ``verify`` asks Odoo (wherever it now runs) for each acknowledged name: none may be
+missing.
 
 Used as a thread by tests/integration/test_wave.py and as a process by the molecule scenario:
   odoo_jsonrpc_writer.py run    --url URL --host-header NAME --database DB --password-file F --out DIR
@@ -20,6 +23,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 
 NAME_PREFIX = "wave-writer-"
@@ -65,6 +69,7 @@ class JsonRpcWriter(threading.Thread):
         self.on_acknowledged = on_acknowledged
         self.acknowledged, self.errors = [], 0
         self.stop = threading.Event()
+        self.prefix = f"{NAME_PREFIX}{uuid.uuid4().hex[:8]}-"
 
     def run(self):
         number, logged_in = 0, False
@@ -73,7 +78,7 @@ class JsonRpcWriter(threading.Thread):
                 if not logged_in:
                     self.session.login()
                     logged_in = True
-                name = f"{NAME_PREFIX}{number}"
+                name = f"{self.prefix}{number}"
                 self.session.call_kw("res.partner", "create", [{"name": name}])
                 self.acknowledged.append(name)
                 if self.on_acknowledged:
@@ -117,12 +122,30 @@ def command_run(args, out):
     return 0
 
 
-def command_stop(out, wait_seconds=30):
-    pid = int((out / "writer.pid").read_text())
+def is_this_writer(pid, out):
+    """Whether pid is a writer of this directory still running (a pid file outlives its process,
+    and the number may since belong to another process)."""
     try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return any(word.endswith(b"odoo_jsonrpc_writer.py") for word in words) and (
+        f"--out={out}".encode() in words or str(out).encode() in words
+    )
+
+
+def command_stop(out, wait_seconds=30):
+    if not (out / "writer.pid").exists():
+        print(f"no writer was started in {out}", file=sys.stderr)
+        return 1
+    pid = int((out / "writer.pid").read_text())
+    if not is_this_writer(pid, out):
+        print(
+            f"no writer is running for {out} (pid {pid} is not it): no writer was started in this run or it died",
+            file=sys.stderr,
+        )
+        return 1
+    os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + wait_seconds
     while not (out / "summary.json").exists():
         if time.monotonic() > deadline:
