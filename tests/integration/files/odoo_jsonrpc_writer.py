@@ -141,7 +141,7 @@ def command_stop(out, wait_seconds=30):
     pid = int((out / "writer.pid").read_text())
     if not is_this_writer(pid, out):
         print(
-            f"no writer is running for {out} (pid {pid} is not it): no writer was started in this run or it died",
+            f"no writer is running for {out} (pid {pid} is not it): none was started in this run, or it died",
             file=sys.stderr,
         )
         return 1
