@@ -10,6 +10,7 @@ from ansible.module_utils.testing import patch_module_args
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _s3
 from ansible_collections.sysgenpro.odoo_migration.plugins.modules import odoo_filestore_sync
 from botocore.exceptions import ClientError
+from test_filestore import store
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"
 
@@ -66,14 +67,6 @@ class FakeStore:
         for entry in Delete["Objects"]:
             self.objects.pop(entry["Key"], None)
         return {}
-
-
-def store(root, content):
-    digest = hashlib.sha1(content).hexdigest()
-    path = root / digest[:2] / digest
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content)
-    return f"{digest[:2]}/{digest}"
 
 
 def test_prefix_and_checksum_forms():
