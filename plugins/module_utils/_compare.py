@@ -9,7 +9,8 @@ order-independent hash, the sum of a 64-bit number taken from md5(ROW(columns)::
 which does not depend on the server version (hashtextextended would do, md5 is plainer).
 A chunk that differs is drilled down to rows: the keys missing on the target, extra on
 the target, or different. Tables without a primary key are compared whole (count and
-hash), without drill-down. Every sequence is compared too (last_value, is_called).
+hash), without drill-down. Every sequence is compared too (last_value, is_called), and every
+large object (by OID: md5 of its content, owner, grants).
 
 Both sides are read in one REPEATABLE READ READ ONLY transaction each, with the same
 session settings (TimeZone UTC, DateStyle ISO, extra_float_digits 3, bytea hex), so
@@ -22,7 +23,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _large_objects, _pg
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._cutover import (
     HELPER_SCHEMA,
     SEQUENCE_LIST_SQL,
@@ -299,6 +300,16 @@ def run_compare(
             target_values = [v for v in read_sequences(tgt) if v["schema"] not in excluded]
             report["sequences_compared"] = len([s for s in listed if s["schema"] not in excluded])
             differences.extend(compare_sequences(source_values, target_values))
+        # Large objects: each one by OID, its content hash, owner and grants.
+        source_objects = dict(
+            (row["oid"], row) for row in src.run("hashing large objects", _large_objects.DIGESTS_SQL)
+        )
+        target_objects = dict(
+            (row["oid"], row) for row in tgt.run("hashing large objects", _large_objects.DIGESTS_SQL)
+        )
+        report["large_objects_compared"] = len(source_objects)
+        report["large_object_bytes_compared"] = sum(row["bytes"] or 0 for row in source_objects.values())
+        differences.extend(_large_objects.differences(source_objects, target_objects, max_differences))
         report["equal"] = not differences
         return report
     finally:

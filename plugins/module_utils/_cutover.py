@@ -41,7 +41,7 @@ try:
 except ImportError:  # pragma: no cover - Python 2 only
     from urllib import unquote as _url_unquote
 
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _large_objects, _pg
 
 try:
     from psycopg import sql as _sql
@@ -58,7 +58,18 @@ FORWARD = "forward"
 REVERSE = "reverse"
 DIRECTIONS = (FORWARD, REVERSE)
 
-STEPS = ("prepare", "gate", "fence", "marker", "drain", "sequences", "return_path", "drop_path", "unfence")
+STEPS = (
+    "prepare",
+    "gate",
+    "fence",
+    "marker",
+    "drain",
+    "large_objects",
+    "sequences",
+    "return_path",
+    "drop_path",
+    "unfence",
+)
 # The write-unavailability window: from the start of the fence to the end of the module.
 WINDOW_STEPS = STEPS[STEPS.index("fence") :]
 DEFAULT_BUDGETS = dict(
@@ -67,6 +78,7 @@ DEFAULT_BUDGETS = dict(
     fence=10.0,
     marker=2.0,
     drain=10.0,
+    large_objects=10.0,
     sequences=10.0,
     return_path=15.0,
     drop_path=15.0,
@@ -101,6 +113,31 @@ HELPER_DDL = (
     " done_at timestamptz, PRIMARY KEY (table_schema, table_name, chunk))",
 )
 HELPER_TABLES = ("marker", "heartbeat", "fenced_roles")
+
+# Roles a database uses: owners of its objects and large objects, grantees of its schemas,
+# relations, large objects and database, and the direct members of those (a BI tool's login
+# that reads through a group role). Predefined roles and the bootstrap superuser left out.
+DATABASE_ROLES_SQL = (
+    "WITH used AS ("
+    " SELECT relowner AS r FROM pg_class UNION SELECT nspowner FROM pg_namespace"
+    " UNION SELECT proowner FROM pg_proc UNION SELECT typowner FROM pg_type"
+    " UNION SELECT datdba FROM pg_database WHERE datname = current_database()"
+    " UNION SELECT (aclexplode(datacl)).grantee FROM pg_database"
+    "  WHERE datname = current_database() AND datacl IS NOT NULL"
+    " UNION SELECT (aclexplode(relacl)).grantee FROM pg_class WHERE relacl IS NOT NULL"
+    " UNION SELECT (aclexplode(nspacl)).grantee FROM pg_namespace WHERE nspacl IS NOT NULL"
+    " UNION SELECT lomowner FROM pg_largeobject_metadata"
+    " UNION SELECT (aclexplode(lomacl)).grantee FROM pg_largeobject_metadata WHERE lomacl IS NOT NULL),"
+    " members AS (SELECT r FROM used"
+    "  UNION SELECT m.member FROM pg_auth_members m JOIN used u ON u.r = m.roleid)"
+    " SELECT DISTINCT a.rolname::text AS name FROM members o JOIN pg_roles a ON a.oid = o.r"
+    " WHERE a.rolname !~ '^pg_' AND a.oid <> 10 ORDER BY 1"
+)
+MATERIALIZED_VIEWS_SQL = (
+    "SELECT format('%I.%I', n.nspname, c.relname) AS name FROM pg_class c"
+    " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'm' AND c.relispopulated"
+    " AND n.nspname !~ '^pg_' ORDER BY 1"
+)
 
 
 class CutoverError(_pg.PgError):
@@ -1193,6 +1230,11 @@ class Cutover:
                 ),
             )
             created.append("helper tables in subscription %s" % self.path["subscription"])
+        # Large objects changed since the copy, brought over while users still work, so the
+        # fence only carries the last changes.
+        presync = self.copy_large_objects("before the fence")
+        if presync["copied"] or presync["removed"]:
+            created.append("large objects pre-synced (%(copied)d copied, %(removed)d removed)" % presync)
         if created:
             self.report["changed"] = True
         self.report["prepared"] = created
@@ -1215,6 +1257,9 @@ class Cutover:
             clock.finish()
             clock.start("drain")
             self.drain()
+            clock.finish()
+            clock.start("large_objects")
+            self.report["large_objects"] = self.copy_large_objects("inside the fence")
             clock.finish()
             clock.start("sequences")
             self.copy_sequences()
@@ -1261,6 +1306,94 @@ class Cutover:
         self.report["write_unavailable_seconds"] = clock.window_seconds()
         self.report["over_budget"] = [r["step"] for r in clock.records if r.get("over_budget")]
         self.report["state"] = "switched"
+        # Writes are back on the new side; what follows does not hold them up.
+        self.report["materialized_views"] = self.refresh_materialized_views()
+        self.report["login_roles"] = self.carry_login_roles()
+
+    def copy_large_objects(self, when):
+        try:
+            return _large_objects.sync(self.old.conn, self.new.conn)
+        except _pg.psycopg.Error as error:
+            raise _pg.PgError(
+                "copying large objects %s from the %s to the %s failed: %s"
+                % (when, self.old.describe(), self.new.describe(), _pg.error_text(error, self.secrets))
+            )
+
+    def refresh_materialized_views(self):
+        """Refresh, on the new side, every materialized view populated on the old side
+        (replication carries their tables, never their contents)."""
+        started = time.monotonic()
+        report = dict(refreshed=[], failed=[])
+        for row in self.old.run("listing materialized views", MATERIALIZED_VIEWS_SQL):
+            try:
+                with self.new.conn.transaction():
+                    self.new.conn.execute("REFRESH MATERIALIZED VIEW %s" % row["name"])
+                report["refreshed"].append(row["name"])
+            except _pg.psycopg.Error as error:
+                report["failed"].append(dict(name=row["name"], error=_pg.error_text(error, self.secrets)))
+        report["seconds"] = round(time.monotonic() - started, 4)
+        return report
+
+    def carry_login_roles(self):
+        """Give every other login role the database uses its login and password on the new side
+        (the copy created it NOLOGIN); application roles are the application cutover's."""
+        report = []
+        skip = set(self.roles) | set([self.old.endpoint.user, self.new.endpoint.user])
+        for row in self.old.run("listing the database's roles", DATABASE_ROLES_SQL):
+            role = row["name"]
+            if role in skip:
+                continue
+            old = self.old.one(
+                "reading role %s" % role,
+                "SELECT rolcanlogin, rolsuper, rolvaliduntil::text AS valid_until "
+                "FROM pg_roles WHERE rolname = %s",
+                (role,),
+            )
+            if not old or not old["rolcanlogin"] or old["rolsuper"]:
+                continue
+            new = _role_now(self.new, role)
+            entry = dict(role=role)
+            report.append(entry)
+            if new is None:
+                entry["action"] = "missing on the %s: create it and set its password" % self.new_name
+                continue
+            if new["rolcanlogin"]:
+                entry["action"] = "already logs in on the %s; left as it is" % self.new_name
+                continue
+            if parse_fence_comment(new["comment"]) is not None:
+                entry["action"] = "fenced by a migration on the %s; left fenced" % self.new_name
+                continue
+            try:
+                password = self.old.one(
+                    "reading the password of role %s" % role,
+                    "SELECT rolpassword FROM pg_authid WHERE rolname = %s",
+                    (role,),
+                )["rolpassword"]
+            except _pg.PgError:
+                password = None
+            statement = "ALTER ROLE {} LOGIN"
+            values = [_sql.Identifier(role)]
+            if password:
+                statement += " PASSWORD {}"
+                values.append(_sql.Literal(password))
+            if old["valid_until"]:
+                statement += " VALID UNTIL {}"
+                values.append(_sql.Literal(old["valid_until"]))
+            try:
+                self.new.conn.execute(_sql.SQL(statement).format(*values))
+            except _pg.psycopg.Error as error:
+                entry["action"] = "could not be given its login on the %s: %s" % (
+                    self.new_name,
+                    _pg.error_text(error, self.secrets),
+                )
+                continue
+            entry["action"] = (
+                "logs in on the %s with its password from the %s" % (self.new_name, self.old_name)
+                if password
+                else "logs in on the %s; its password could not be read on the %s: set it"
+                % (self.new_name, self.old_name)
+            )
+        return report
 
     def fence(self):
         old = self.old

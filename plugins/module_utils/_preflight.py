@@ -20,7 +20,7 @@ __metaclass__ = type
 import re
 import time
 
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _pg, _schema_options
 
 APPLICATION_NAME = "odoo_migration_preflight"
 BLOCKER = "blocker"
@@ -61,7 +61,7 @@ CONCERN_IDS = frozenset(
     collation_version_mismatch target_version_older target_wal_level target_logical_replication_workers
     target_max_replication_slots target_max_wal_senders target_superuser_missing target_is_source
     target_database_exists encoding_mismatch collation_mismatch collation_provider
-    locale_missing_on_target collation_version_differs
+    locale_missing_on_target collation_version_differs schema_option_refused
     """.split()
 )
 
@@ -1178,8 +1178,9 @@ def check_objects(objects, large_objects):
                 "the source database holds %s (%s in pg_largeobject); logical replication "
                 "does not carry them"
                 % (counted(large_objects, "large object"), human_bytes(objects.get("large_object_bytes"))),
-                "copy them under the migration's snapshot and again at the fence (the engine does), "
-                "and freeze writes to them during the migration",
+                "nothing to do: pg_logical_migration copies them (content, owner, grants) under the slot's "
+                "snapshot, pg_cutover copies their changes inside the fence (its large_objects step, which "
+                "grows with their total size) and pg_compare checks each one",
             )
         )
     matviews = objects.get("materialized_views") or []
@@ -1190,8 +1191,9 @@ def check_objects(objects, large_objects):
                 INFO,
                 counted(len(matviews), "materialized view"),
                 "materialized views %s are not replicated" % _name_list(matviews),
-                "; ".join("REFRESH MATERIALIZED VIEW %s" % name for name in matviews[:LISTED_NAMES])
-                + "; -- on the target after cutover",
+                "nothing to do: pg_logical_migration populates them on the target after the copy and "
+                "pg_cutover refreshes them on the new side right after the switch (%s)"
+                % "; ".join("REFRESH MATERIALIZED VIEW %s" % name for name in matviews[:LISTED_NAMES]),
             )
         )
     foreign = objects.get("foreign_tables") or []
@@ -1216,6 +1218,32 @@ def check_objects(objects, large_objects):
                 "event triggers %s fire on DDL: on the source during the migration, and on the target when "
                 "the schema is restored if they are restored first" % _name_list(event_triggers),
                 "check that they tolerate the migration's DDL",
+            )
+        )
+    return concerns
+
+
+def check_schema_options(refused):
+    """Column options and storage parameters of the source that the target refuses."""
+    concerns = []
+    for item in refused or []:
+        concerns.append(
+            concern(
+                "schema_option_refused",
+                WARNING,
+                "%s option %s" % (item["scope"], item["option"]),
+                "the target refuses the %s option %s (%s), set on %s of the source (%s)"
+                % (
+                    item["scope"],
+                    item["option"],
+                    item["error"],
+                    counted(item["objects"], "object"),
+                    _name_list(item["examples"]),
+                ),
+                "pg_logical_migration leaves it out on the target and reports each one "
+                "(schema_option_policy=drop, the default); with schema_option_policy=refuse it stops before "
+                "changing anything. To keep it, remove it on the source (ALTER TABLE ... RESET (%s)) or "
+                "install on the target what defines it" % item["option"],
             )
         )
     return concerns
@@ -1650,6 +1678,7 @@ def read_source(conn, long_transaction_seconds):
         steps["sequences"] = collect_sequences(conn)
         steps["extensions"] = collect_extensions(conn)
         steps["objects"] = collect_objects(conn)
+        steps["schema_options"] = _schema_options.collect_source_options(conn)
         steps["slots"] = collect_slots(conn, server["version_num"])
         steps["publications"] = collect_publications(conn, server["version_num"])
         steps["subscriptions"] = collect_subscriptions(conn)
@@ -1708,6 +1737,7 @@ def classify(source_read, target=None, wal_rate=None, options=None):
         concerns.extend(check_target_server(target, server))
         concerns.extend(check_target_database(server, target))
         concerns.extend(compare_locale(server, target))
+        concerns.extend(check_schema_options(target.get("schema_options_refused")))
         target_view = _server_view(target)
         target_view["database_exists"] = target.get("same_name_database") is not None
     concerns = sort_concerns(concerns)
@@ -1725,6 +1755,7 @@ def classify(source_read, target=None, wal_rate=None, options=None):
         "sequences": [sequence_entry(row) for row in sequences],
         "extensions": extensions,
         "large_objects": large_objects,
+        "schema_options_refused": target.get("schema_options_refused", []) if target else None,
         "slots": source_read.get("slots", []),
         "publications": source_read.get("publications", []),
         "subscriptions": source_read.get("subscriptions"),
@@ -1770,6 +1801,9 @@ def run_preflight(
         finally:
             conn.close()
         _count_existing_target_tables(target, source.database, target_read, connect)
+        target_read["schema_options_refused"] = _probe_schema_options(
+            target, source_read.get("schema_options") or [], connect
+        )
     return classify(
         source_read,
         target_read,
@@ -1798,6 +1832,21 @@ def _count_existing_target_tables(target, database, target_read, connect):
         pass
     finally:
         conn.close()
+
+
+def _probe_schema_options(target, entries, connect):
+    """Try the source's options on the target, in a transaction that is rolled back."""
+    probes = _schema_options.distinct_probes(entries)
+    if not probes:
+        return []
+    conn = _open(target, connect)
+    try:
+        refused = _guarded(
+            target, "which schema options it accepts", _schema_options.probe_target, conn, probes
+        )
+    finally:
+        conn.close()
+    return _schema_options.refused_entries(entries, refused)
 
 
 def _guarded(endpoint, step, function, *args):

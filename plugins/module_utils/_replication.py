@@ -37,7 +37,15 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import (
+    _large_objects,
+    _pg,
+    _schema_options,
+)
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._cutover import (
+    DATABASE_ROLES_SQL,
+    MATERIALIZED_VIEWS_SQL,
+)
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._preflight import (
     POLICY_FULL,
     POLICY_REFUSE,
@@ -585,6 +593,7 @@ class Migration:
         check_mode=False,
         log=None,
         subscription_password=None,
+        schema_option_policy=_schema_options.POLICY_DROP,
     ):
         self.source = source
         self.target_server = target.with_database("postgres") if target.database is None else target
@@ -597,12 +606,19 @@ class Migration:
         self.pg_dump_command = list(pg_dump_command)
         self.psql_command = list(psql_command)
         self.slot = slot
+        if schema_option_policy not in _schema_options.SCHEMA_OPTION_POLICIES:
+            raise ReplicationError(
+                "schema_option_policy must be one of %s, not %r"
+                % (", ".join(_schema_options.SCHEMA_OPTION_POLICIES), schema_option_policy)
+            )
+        self.schema_option_policy = schema_option_policy
+        self.refused_options = None
         self.check_mode = check_mode
         self.log = log or StepLog()
         self.secrets = []
         for secret in (source.password, target.password, subscription_password):
             self.secrets.extend(secret_variants(secret))
-        self.result = {"copy": None, "would": []}
+        self.result = {"copy": None, "would": [], "schema_options_dropped": []}
 
     # -- helpers -----------------------------------------------------------------------
     def _fail(self, text):
@@ -662,25 +678,43 @@ class Migration:
                 done.append("publication")
         return bool(done) or (self.check_mode and bool(self.result["would"])), ", ".join(done) or None
 
+    # -- P0: options of the source's schema that the target refuses ------------------------
+    def check_schema_options(self, source_conn, server_conn):
+        """Try the source's column options and storage parameters on the target; refuse or
+        plan to drop the ones it does not accept (before anything is written anywhere)."""
+        report = _schema_options.refused_on_target(source_conn, server_conn)
+        self.refused_options = _schema_options.refused_names(report)
+        if not report:
+            return False, "the target accepts every option of the source's schema"
+        if self.schema_option_policy == _schema_options.POLICY_REFUSE:
+            self._fail(
+                "the target refuses %d option(s) of the source's schema (schema_option_policy=refuse): %s. "
+                "Remove them on the source (ALTER TABLE ... RESET (...), ALTER TABLE ... ALTER COLUMN ... "
+                "RESET (...)) or set schema_option_policy=drop to leave them out on the target"
+                % (len(report), _schema_options.describe(report))
+            )
+        self.result["schema_options_dropped"] = report
+        return False, "left out on the target (schema_option_policy=drop): %s" % _schema_options.describe(
+            report
+        )
+
+    def _without_refused_options(self, items):
+        names = self.refused_options or {"column": set(), "relation": set()}
+        if not names["relation"]:
+            return items
+        return [item[:4] + (_schema_options.strip_statement(item[4], names),) for item in items]
+
     # -- P1: target --------------------------------------------------------------------
     def source_roles(self, conn):
-        """Roles that own objects in the source database or are named in its ACLs."""
-        rows = _all(
-            conn,
-            "WITH owners AS ("
-            " SELECT relowner AS r FROM pg_class UNION SELECT nspowner FROM pg_namespace "
-            " UNION SELECT proowner FROM pg_proc UNION SELECT typowner FROM pg_type "
-            " UNION SELECT datdba FROM pg_database WHERE datname = current_database() "
-            " UNION SELECT (aclexplode(relacl)).grantee FROM pg_class WHERE relacl IS NOT NULL "
-            " UNION SELECT (aclexplode(nspacl)).grantee FROM pg_namespace WHERE nspacl IS NOT NULL) "
-            "SELECT DISTINCT a.rolname::text AS name FROM owners o JOIN pg_roles a ON a.oid = o.r "
-            "WHERE a.rolname !~ '^pg_' AND a.oid <> 10 ORDER BY 1",
-        )
-        return [row["name"] for row in rows]
+        """Roles the source database uses (owners, grantees and their direct members)."""
+        return [row["name"] for row in _all(conn, DATABASE_ROLES_SQL)]
 
     def prepare_target_roles(self, source_conn, server_conn):
+        """Each role the database uses, created NOLOGIN (the cutover gives login roles their
+        login), and the memberships among them as on the source."""
         created = []
-        for role in self.source_roles(source_conn):
+        roles = self.source_roles(source_conn)
+        for role in roles:
             if _one(server_conn, "SELECT 1 AS x FROM pg_roles WHERE rolname = %s", (role,)):
                 continue
             sql = "CREATE ROLE %s NOLOGIN NOSUPERUSER NOREPLICATION" % quote_ident(role)
@@ -689,7 +723,33 @@ class Migration:
             else:
                 server_conn.execute(sql)
             created.append(role)
-        return bool(created), ("created " + ", ".join(created)) if created else None
+        granted = []
+        for row in _all(
+            source_conn,
+            "SELECT g.rolname::text AS parent, m.rolname::text AS member FROM pg_auth_members a "
+            "JOIN pg_roles g ON g.oid = a.roleid JOIN pg_roles m ON m.oid = a.member "
+            "WHERE g.rolname = ANY(%s) AND m.rolname = ANY(%s) ORDER BY 1, 2",
+            (roles, roles),
+        ):
+            if _one(
+                server_conn,
+                "SELECT 1 AS x FROM pg_auth_members a JOIN pg_roles g ON g.oid = a.roleid "
+                "JOIN pg_roles m ON m.oid = a.member WHERE g.rolname = %s AND m.rolname = %s",
+                (row["parent"], row["member"]),
+            ) or (self.check_mode and row["member"] in created):
+                continue
+            sql = "GRANT %s TO %s" % (quote_ident(row["parent"]), quote_ident(row["member"]))
+            if self.check_mode:
+                self._would(sql)
+            else:
+                server_conn.execute(sql)
+            granted.append("%s in %s" % (row["member"], row["parent"]))
+        detail = []
+        if created:
+            detail.append("created " + ", ".join(created))
+        if granted:
+            detail.append("memberships " + ", ".join(granted))
+        return bool(created or granted), "; ".join(detail) or None
 
     def prepare_target_database(self, source_conn, server_conn):
         if _exists_database(server_conn, self.target_database):
@@ -745,7 +805,12 @@ class Migration:
                 "pg_dump --section=pre-data of the source failed (exit %s): %s"
                 % (dump.returncode, dump.stderr.decode(errors="replace")[-2000:])
             )
-        script = dump.stdout + ("\n" + BOOKKEEPING_SQL).encode()
+        schema = dump.stdout
+        names = self.refused_options or {"column": set(), "relation": set()}
+        if names["column"] or names["relation"]:
+            text = schema.decode("utf-8", "surrogateescape")
+            schema = _schema_options.strip_script(text, names).encode("utf-8", "surrogateescape")
+        script = schema + ("\n" + BOOKKEEPING_SQL).encode()
         script += b"\nINSERT INTO odoo_migration.copy_state (key, value) VALUES ('pre_data', 'done');\n"
         restore = subprocess.run(
             self.psql_command + ["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-f", "-"],
@@ -769,7 +834,7 @@ class Migration:
         for row in _all(
             conn,
             "SELECT n.nspname AS schema, c.relname AS tbl, con.conname AS name, con.contype::text AS kind, "
-            "pg_get_constraintdef(con.oid) AS def, "
+            "pg_get_constraintdef(con.oid) AS def, c.relkind = 'p' AS partitioned, "
             "(SELECT i.indisreplident FROM pg_index i WHERE i.indexrelid = con.conindid) AS replident "
             "FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid "
             "JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -778,7 +843,15 @@ class Migration:
             "AND con.conparentid = 0 ORDER BY 1, 2, 3",
         ):
             table = qname(row["schema"], row["tbl"])
-            sql = "ALTER TABLE ONLY %s ADD CONSTRAINT %s %s" % (table, quote_ident(row["name"]), row["def"])
+            # On a partitioned table the constraint recurses, so each partition gets its key as
+            # on the source (ONLY would leave the partitions without one).
+            only = "" if row["partitioned"] else "ONLY "
+            sql = "ALTER TABLE %s%s ADD CONSTRAINT %s %s" % (
+                only,
+                table,
+                quote_ident(row["name"]),
+                row["def"],
+            )
             kind = {"p": "primary_key", "u": "unique", "x": "exclusion", "f": "foreign_key"}[row["kind"]]
             if kind == "unique" and row["replident"]:
                 kind = "replident_unique"
@@ -786,7 +859,8 @@ class Migration:
         for row in _all(
             conn,
             "SELECT n.nspname AS schema, c.relname AS tbl, ic.relname AS name, "
-            "pg_get_indexdef(i.indexrelid) AS def, i.indisreplident AS replident "
+            "pg_get_indexdef(i.indexrelid) AS def, i.indisreplident AS replident, "
+            "c.relkind = 'p' AS partitioned "
             "FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
             "JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE c.relkind IN ('r', 'p', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
@@ -795,7 +869,10 @@ class Migration:
             "AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid) ORDER BY 1, 2, 3",
         ):
             kind = "replident_index" if row["replident"] else "index"
-            items.append((kind, row["schema"], row["tbl"], row["name"], row["def"]))
+            # pg_get_indexdef says ON ONLY for a partitioned table's index; without it the
+            # index is built on every partition too.
+            sql = row["def"].replace(" ON ONLY ", " ON ", 1) if row["partitioned"] else row["def"]
+            items.append((kind, row["schema"], row["tbl"], row["name"], sql))
         for row in _all(
             conn,
             "SELECT n.nspname AS schema, c.relname AS tbl, t.tgname AS name, pg_get_triggerdef(t.oid) AS def "
@@ -1249,6 +1326,9 @@ class Migration:
                     "another pg_logical_migration run for database %s is in progress on the target "
                     "(it holds the advisory lock); wait for it or end it" % self.target_database
                 )
+            log.run(
+                "target: options of the source's schema it refuses", self.check_schema_options, src, server
+            )
             log.run("source: helper schema, replica identity, publication", self.prepare_source, src)
             log.run("target: roles", self.prepare_target_roles, src, server)
             log.run("target: database", self.prepare_target_database, src, server)
@@ -1267,7 +1347,7 @@ class Migration:
                 log.skip("target: pre-data schema (pg_dump | psql)", "done")
             if self.check_mode and state.get("pre_data") != "done":
                 return self.finish()
-            items = self.source_constraints_and_indexes(src)
+            items = self._without_refused_options(self.source_constraints_and_indexes(src))
             if state.get("subscription") == "done":
                 log.skip("copy", "the subscription exists")
                 self.result["state"] = state
@@ -1310,6 +1390,7 @@ class Migration:
             if state.get("plan") != "done":
                 log.run("plan chunks", self._plan, snapshot)
             log.run("copy data (parallel COPY binary)", lambda: (True, self._copy(snapshot)))
+            log.run("copy large objects under the snapshot", self._copy_large_objects, snapshot)
             tgt = self._target_conn()
             try:
                 _set_state(tgt, "data", "done")
@@ -1317,6 +1398,9 @@ class Migration:
                 tgt.close()
         if state.get("post_data") != "done":
             log.run("target: secondary indexes, constraints, foreign keys, triggers", self.post_data, items)
+            log.run(
+                "target: materialized views populated as on the source", self._refresh_materialized_views, src
+            )
             if not self.check_mode:
                 self._mark("post_data")
         if state.get("analyze") != "done":
@@ -1326,6 +1410,46 @@ class Migration:
                 log.run("target: ANALYZE", self._analyze)
                 self._mark("analyze")
         log.run("target: subscription on the slot", self._subscribe, src, state)
+
+    def _copy_large_objects(self, snapshot):
+        """Large objects as of the slot's snapshot (replication does not carry them; the
+        cutover copies their later changes inside its fence)."""
+        src = _connect(self.source)
+        tgt = self._target_conn()
+        try:
+            src.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            src.execute("SET TRANSACTION SNAPSHOT %s" % quote_literal(snapshot))
+            done = _large_objects.sync(src, tgt)
+            src.execute("ROLLBACK")
+        except _pg.psycopg.Error as error:
+            self._fail("copying large objects failed: %s" % _pg.error_text(error, self.secrets))
+        finally:
+            src.close()
+            tgt.close()
+        self.result["large_objects"] = done
+        return bool(done["copied"] or done["removed"]), "%(objects)d object(s), %(copied)d copied" % done
+
+    def _refresh_materialized_views(self, src):
+        """pg_dump creates them WITH NO DATA; the ones populated on the source are filled from
+        the copied tables (the cutover refreshes them again once writes move)."""
+        names = [row["name"] for row in _all(src, MATERIALIZED_VIEWS_SQL)]
+        if not names:
+            return False, None
+        if self.check_mode:
+            for name in names:
+                self._would("REFRESH MATERIALIZED VIEW %s" % name)
+            return True, None
+        tgt = self._target_conn()
+        try:
+            for name in names:
+                tgt.execute("REFRESH MATERIALIZED VIEW %s" % name)
+        except _pg.psycopg.Error as error:
+            self._fail(
+                "refreshing materialized view %s failed: %s" % (name, _pg.error_text(error, self.secrets))
+            )
+        finally:
+            tgt.close()
+        return True, "%d refreshed" % len(names)
 
     def _mark(self, key):
         tgt = self._target_conn()

@@ -172,6 +172,16 @@ sequences_compared:
   returned: success
   type: int
   sample: 790
+large_objects_compared:
+  description: Large objects of the source compared by OID (content hash, owner, grants).
+  returned: success
+  type: int
+  sample: 3
+large_object_bytes_compared:
+  description: Total size of the source's large objects compared.
+  returned: success
+  type: int
+  sample: 40960
 tables_without_primary_key:
   description: Tables compared whole (no drill-down possible).
   returned: success
@@ -181,8 +191,10 @@ tables_without_primary_key:
 differences:
   description:
     - Each difference with C(kind) (C(rows), C(table_missing), C(table_extra_on_target), C(columns_missing),
-      C(sequence_missing), C(sequence_value)), C(table), and for rows the C(chunk), counts and the first keys
-      C(missing_on_target), C(extra_on_target), C(different).
+      C(sequence_missing), C(sequence_value), C(large_object_missing), C(large_object_differs),
+      C(large_object_extra_on_target)), C(table) (or C(oid) for a large object, with the differing C(columns)
+      among md5, owner and acl), and for rows the C(chunk), counts and the first keys C(missing_on_target),
+      C(extra_on_target), C(different).
   returned: success
   type: list
   elements: dict

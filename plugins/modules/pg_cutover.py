@@ -29,6 +29,8 @@ description:
     roles C(NOLOGIN) and C(default_transaction_read_only=on), their previous attributes kept in
     C(odoo_migration.fenced_roles), a grace for in-flight transactions, then C(pg_terminate_backend)),
     C(marker) (a row committed on the old side), C(drain) (until the marker is visible on the new side),
+    C(large_objects) (every large object whose content, owner or grants differ copied from the fenced old
+    side, extra ones removed; replication does not carry them, and C(prepare) already pre-synced them),
     C(sequences) (every sequence, standalone ones included, read on the fenced old side and set with
     C(setval(last_value, is_called)) on the new side in one transaction, owned ones guarded against
     C(max(column))), C(return_path), C(drop_path) (the point of no return), C(unfence)."
@@ -36,6 +38,10 @@ description:
     side's role attributes exactly and leaves the replication in use running; the module then fails with
     the report. The application switch is not part of this module; RV(write_unavailable_seconds) counts from
     the start of the fence to the end of the module and the caller adds its switch.
+  - After the switch, outside the window, every materialized view populated on the old side is refreshed
+    on the new side (RV(materialized_views)), and every other login role the database uses gets its
+    login, password (hash) and expiry from the old side where the copy left it C(NOLOGIN)
+    (RV(login_roles)); application roles are left to the application cutover.
   - A second run after success reports C(changed=false) (RV(state) C(done)).
 requirements:
   - psycopg >= 3.1 (psycopg 3) on the host that runs the module
@@ -141,9 +147,10 @@ options:
     default: 2
   budgets:
     description:
-      - Seconds per step, keys C(prepare), C(gate), C(fence), C(marker), C(drain), C(sequences),
-        C(return_path), C(drop_path), C(unfence), and C(total) (the window from the fence to the end).
-      - Unset keys keep their defaults (120, 60, 10, 2, 10, 10, 15, 15, 5 and 30).
+      - Seconds per step, keys C(prepare), C(gate), C(fence), C(marker), C(drain), C(large_objects),
+        C(sequences), C(return_path), C(drop_path), C(unfence), and C(total) (the window from the fence to
+        the end).
+      - Unset keys keep their defaults (120, 60, 10, 2, 10, 10, 10, 15, 15, 5 and 30).
     type: dict
     default: {}
   max_lag_bytes:
@@ -266,6 +273,28 @@ sequences:
   returned: when the sequences step ran
   type: dict
   sample: {copied: 812, owned: 790, standalone: [public.ir_sequence_001], guard_violations: []}
+large_objects:
+  description:
+    - Large objects carried inside the fence from the old side to the new one (C(objects) on the old side,
+      C(copied), C(removed), C(bytes_copied)).
+  returned: when the large_objects step ran
+  type: dict
+  sample: {objects: 3, copied: 1, removed: 0, bytes_copied: 52}
+materialized_views:
+  description:
+    - Materialized views refreshed on the new side after the switch, those that failed with the error, and
+      the time taken.
+  returned: after a switch
+  type: dict
+  sample: {refreshed: [lab_reporting.lab_event_summary], failed: [], seconds: 0.04}
+login_roles:
+  description:
+    - Each other login role the database uses (not an application role, not a superuser) and what was done
+      with it on the new side (C(action)); passwords are copied as hashes and never returned.
+  returned: after a switch
+  type: list
+  elements: dict
+  sample: [{role: lab_bi, action: logs in on the target with its password from the source}]
 point_of_no_return_passed:
   description: Whether the path in use was being dropped (after that nothing is undone).
   returned: always

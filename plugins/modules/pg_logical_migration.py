@@ -171,6 +171,16 @@ options:
     type: str
     default: refuse
     choices: [full, refuse]
+  schema_option_policy:
+    description:
+      - What to do with column options and storage parameters of the source's schema that the target
+        refuses (a newer minor release's, an extension's or a fork's; each distinct option is tried on
+        the target in a transaction that is rolled back).
+      - C(drop) leaves them out on the target and lists each in RV(schema_options_dropped); C(refuse)
+        fails before anything is changed and names them.
+    type: str
+    default: drop
+    choices: [drop, refuse]
   pg_dump_command:
     description:
       - argv of the pg_dump to run (the target's major version). The connection is passed in the
@@ -290,6 +300,28 @@ replica_identity_fixes:
   type: list
   elements: str
   sample: ["ALTER TABLE public.lab_m2m REPLICA IDENTITY USING INDEX lab_m2m_unique"]
+schema_options_dropped:
+  description:
+    - Options of the source's schema the target refuses, left out on the target
+      (O(schema_option_policy=drop)), one entry per scope and option name; empty when the target accepts them.
+    - C(scope) is column, table, index or view; C(objects) counts the objects carrying the option and
+      C(examples) names a few; C(error) is what the target said.
+  returned: state=replicating
+  type: list
+  elements: dict
+  sample:
+    - scope: column
+      option: pg_attver
+      error: unrecognized parameter "pg_attver"
+      objects: 2412
+      examples: [public.res_partner.id]
+large_objects:
+  description:
+    - Large objects copied under the slot's snapshot (C(objects) on the source, C(copied), C(removed),
+      C(bytes_copied)); the cutover carries their later changes inside its fence.
+  returned: when the copy ran in this run
+  type: dict
+  sample: {objects: 1, copied: 1, removed: 0, bytes_copied: 27}
 would:
   description: In check mode, what the module would do.
   returned: always
@@ -329,6 +361,7 @@ def argument_spec():
         jobs=dict(type="int", default=_rep.DEFAULT_JOBS),
         chunk_rows=dict(type="int", default=_rep.DEFAULT_CHUNK_ROWS),
         replica_identity_policy=dict(type="str", default="refuse", choices=["full", "refuse"]),
+        schema_option_policy=dict(type="str", default="drop", choices=["drop", "refuse"]),
         pg_dump_command=dict(type="list", elements="str", default=["pg_dump"]),
         psql_command=dict(type="list", elements="str", default=["psql"]),
         drop_target_database=dict(type="bool", default=False),
@@ -388,6 +421,7 @@ def main():
             target_database=params["target_database"],
             check_mode=module.check_mode,
             subscription_password=given.get("password"),
+            schema_option_policy=params["schema_option_policy"],
         )
         result = migration.run()
     except (_pg.PgError, _pg.psycopg.Error) as error:

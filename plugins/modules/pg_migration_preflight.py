@@ -410,6 +410,20 @@ large_objects:
   returned: success
   type: int
   sample: 0
+schema_options_refused:
+  description:
+    - Column options and storage parameters of the source that the target refuses, each tried on the target
+      in a transaction that is rolled back; one entry per C(scope) (column, table, index, view) and C(option),
+      with the target's C(error), how many C(objects) carry it and a few C(examples). Null without O(target).
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - scope: column
+      option: pg_attver
+      error: unrecognized parameter "pg_attver"
+      objects: 2412
+      examples: [public.res_partner.id]
 slots:
   description:
     - Replication slots on the source server (C(pg_replication_slots)), with C(retained_bytes) of WAL.

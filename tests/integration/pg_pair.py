@@ -31,10 +31,14 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".build" / "collections"))
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _pg  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 # ODOO_MIG_PAIR_SUFFIX (e.g. "-rep") and ODOO_MIG_PAIR_PORT_BASE (e.g. 5470) let two test
@@ -112,15 +116,19 @@ def image_tag(repository):
 class PgPair:
     """The running pair. Passwords live in files in `state_dir`."""
 
-    def __init__(self, state_dir):
+    def __init__(self, state_dir, sides=None, network=None):
+        """sides: {"src": {"container", "port"}, "tgt": {...}} and network: another pair's
+        names and ports, so test modules never collide (default: SIDES, NETWORK)."""
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.state_dir, 0o700)
         self.passwords = {}
+        self.sides = sides or SIDES
+        self.network = network or NETWORK
 
     # -- addresses -------------------------------------------------------------------
     def container(self, side):
-        return SIDES[side]["container"]
+        return self.sides[side]["container"]
 
     def password_file(self, side):
         return self.state_dir / (f"{side}-postgres-password")
@@ -129,7 +137,7 @@ class PgPair:
         """Controller access: host/port/user/password/dbname."""
         return {
             "host": "127.0.0.1",
-            "port": SIDES[side]["port"],
+            "port": self.sides[side]["port"],
             "user": "postgres",
             "password": self.passwords[side],
             "dbname": dbname,
@@ -140,6 +148,18 @@ class PgPair:
         ep = self.endpoint(side, dbname)
         ep["database"] = ep.pop("dbname")
         return ep
+
+    def pg_endpoint(self, side, dbname=DATABASE):
+        """The engine's endpoint object for `side` (controller access, superuser)."""
+        ep = self.endpoint(side, dbname)
+        return _pg.PgEndpoint(ep["host"], ep["dbname"], ep["port"], ep["user"], ep["password"], "disable")
+
+    def conninfo_from_other(self, side, dbname=DATABASE):
+        """Connection string by which the other container reaches `side` (superuser)."""
+        return (
+            f"host={self.container(side)} port=5432 user=postgres password={self.passwords[side]}"
+            f" dbname={dbname} sslmode=disable"
+        )
 
     def in_network(self, side):
         """(host, port) as the other container reaches it on the engine network."""
@@ -162,27 +182,27 @@ class PgPair:
 
     def start(self):
         self.remove(quiet=True)
-        docker("network", "create", NETWORK)
+        docker("network", "create", self.network)
         src_image = image_tag("odoo-mig/legacy-vm")
         tgt_image = image_tag("odoo-mig/target-postgres")
         src_pw = self._write_password("src")
         tgt_pw = self._write_password("tgt")
-        common = ["--network", NETWORK, "--stop-signal", "SIGINT"]
+        common = ["--network", self.network, "--stop-signal", "SIGINT"]
         docker(
             "run", "-d", "--name", self.container("src"), *common,
             "--network-alias", self.container("src"),
-            "-p", f"127.0.0.1:{SIDES['src']['port']}:5432",
+            "-p", f"127.0.0.1:{self.sides['src']['port']}:5432",
             "-v", f"{src_pw}:/run/secrets/postgres_password:ro",
             "--entrypoint", "/bin/bash", src_image, "-c", SOURCE_START,
         )  # fmt: skip
         docker(
             "run", "-d", "--name", self.container("tgt"), *common,
             "--network-alias", self.container("tgt"),
-            "-p", f"127.0.0.1:{SIDES['tgt']['port']}:5432",
+            "-p", f"127.0.0.1:{self.sides['tgt']['port']}:5432",
             "-v", f"{tgt_pw}:/run/secrets/postgres_password:ro",
             tgt_image,
         )  # fmt: skip
-        for side in SIDES:
+        for side in self.sides:
             self.wait_ready(side)
         return self
 
@@ -199,9 +219,9 @@ class PgPair:
         raise RuntimeError(f"{side} not ready: {last} {logs.stdout} {logs.stderr}")
 
     def remove(self, quiet=False):
-        for side in SIDES:
+        for side in self.sides:
             docker("rm", "-fv", self.container(side), check=not quiet)
-        docker("network", "rm", NETWORK, check=False)
+        docker("network", "rm", self.network, check=False)
 
     # -- helpers ---------------------------------------------------------------------
     def psql(self, side, sql, dbname=DATABASE, check=True, timeout=300):
@@ -233,12 +253,13 @@ class PgPair:
     def disconnect(self, side):
         """Cut `side` off the engine network (its published port keeps working only if it
         stays on a network; Docker keeps port bindings while the container runs)."""
-        docker("network", "disconnect", NETWORK, self.container(side))
+        docker("network", "disconnect", self.network, self.container(side))
 
     def reconnect(self, side):
         docker(
-            "network", "connect", "--alias", self.container(side), NETWORK, self.container(side), check=False
-        )
+            "network", "connect", "--alias", self.container(side), self.network, self.container(side),
+            check=False,
+        )  # fmt: skip
 
     # -- the dataset -----------------------------------------------------------------
     def dump_lab_acme(self, path):

@@ -18,72 +18,22 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".build" / "collections"))
 import pg_pair as pp
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _compare, _cutover, _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _compare, _cutover
 
 pytestmark = pytest.mark.lab
 
 NETWORK = "odoo-mig-cut"
-NAMES = {"src": ("odoo-mig-cut-src", 5471), "tgt": ("odoo-mig-cut-tgt", 5472)}
+SIDES = {
+    "src": {"container": "odoo-mig-cut-src", "port": 5471},
+    "tgt": {"container": "odoo-mig-cut-tgt", "port": 5472},
+}
 APP_ROLE = "odoo"
 APP_PASSWORD = f"app-pw-{os.getpid()}"
 
 
-class CutPair(pp.PgPair):
+def CutPair(state_dir):
     """pg_pair's PgPair under other container names, ports and network."""
-
-    def container(self, side):
-        return NAMES[side][0]
-
-    def endpoint(self, side, dbname=pp.DATABASE):
-        return {
-            "host": "127.0.0.1",
-            "port": NAMES[side][1],
-            "user": "postgres",
-            "password": self.passwords[side],
-            "dbname": dbname,
-        }
-
-    def start(self):
-        self.remove(quiet=True)
-        pp.docker("network", "create", NETWORK)
-        images = {"src": pp.image_tag("odoo-mig/legacy-vm"), "tgt": pp.image_tag("odoo-mig/target-postgres")}
-        for side in ("src", "tgt"):
-            password_file = self._write_password(side)
-            args = [
-                "run",
-                "-d",
-                "--name",
-                self.container(side),
-                "--network",
-                NETWORK,
-                "--stop-signal",
-                "SIGINT",
-            ]
-            args += ["--network-alias", self.container(side), "-p", f"127.0.0.1:{NAMES[side][1]}:5432"]
-            args += ["-v", f"{password_file}:/run/secrets/postgres_password:ro"]
-            if side == "src":
-                args += ["--entrypoint", "/bin/bash", images[side], "-c", pp.SOURCE_START]
-            else:
-                args += [images[side]]
-            pp.docker(*args)
-        for side in ("src", "tgt"):
-            self.wait_ready(side)
-        return self
-
-    def remove(self, quiet=False):
-        for side in ("src", "tgt"):
-            pp.docker("rm", "-fv", self.container(side), check=not quiet)
-        pp.docker("network", "rm", NETWORK, check=False)
-
-    def pg_endpoint(self, side):
-        ep = self.endpoint(side)
-        return _pg.PgEndpoint(ep["host"], ep["dbname"], ep["port"], ep["user"], ep["password"], "disable")
-
-    def conninfo_from_other(self, side):
-        return (
-            f"host={self.container(side)} port=5432 user=postgres password={self.passwords[side]}"
-            f" dbname={pp.DATABASE} sslmode=disable"
-        )
+    return pp.PgPair(state_dir, sides=SIDES, network=NETWORK)
 
 
 def _sql(pair, side, statement):

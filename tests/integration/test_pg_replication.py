@@ -10,13 +10,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import psycopg
 import pytest
+from module_run import ansible_command, ansible_env, playbook_file, run_module
 from pg_pair import SIDES, pg_pair_fixture
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,60 +47,6 @@ def _info_args(pair, **extra):
     }
     args.update(extra)
     return args
-
-
-def _playbook(tmp_path, module, args, check=False):
-    path = tmp_path / f"play-{module}-{time.monotonic_ns()}.yml"
-    play = [
-        {
-            "hosts": "localhost",
-            "gather_facts": False,
-            "tasks": [{"name": module, "sysgenpro.odoo_migration." + module: args, "check_mode": check}],
-        }
-    ]
-    path.write_text(json.dumps(play))
-    os.chmod(path, 0o600)
-    return path
-
-
-def _env():
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-    )
-    return env
-
-
-def _command(path):
-    return [
-        str(Path(sys.executable).with_name("ansible-playbook")),
-        "-i",
-        "localhost,",
-        "-c",
-        "local",
-        str(path),
-    ]
-
-
-def run_module(tmp_path, module, args, check=False, timeout=240):
-    path = _playbook(tmp_path, module, args, check)
-    run = subprocess.run(
-        _command(path), cwd=REPO, env=_env(), capture_output=True, text=True, timeout=timeout, check=False
-    )
-    try:
-        report = json.loads(run.stdout)
-    except json.JSONDecodeError:
-        pytest.fail(
-            f"ansible printed no JSON (rc={run.returncode}): {run.stdout[-3000:]} {run.stderr[-2000:]}"
-        )
-    result = report["plays"][0]["tasks"][0]["hosts"]["localhost"]
-    for secret in args["source"]["password"], args["target"]["password"]:
-        assert secret not in json.dumps(result)
-        assert secret not in run.stdout + run.stderr
-    return result
 
 
 def wait_caught_up(tmp_path, pair, timeout=60):
@@ -330,10 +276,10 @@ def test_b_sigkill_halfway_then_resume(pg_pair, tmp_path):
         "INSERT INTO big_move (payload) SELECT repeat(md5(g::text), 4) FROM generate_series(1, 300000) g",
     )
     args = _args(pg_pair, chunk_rows=2000, jobs=2)
-    path = _playbook(tmp_path, "pg_logical_migration", args)
+    path = playbook_file(tmp_path, "pg_logical_migration", args)
     proc = subprocess.Popen(
-        _command(path), cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
+        ansible_command(path), cwd=REPO, env=ansible_env(),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     deadline = time.monotonic() + 120
     try:
