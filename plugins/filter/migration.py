@@ -16,6 +16,9 @@ CUTOVER_KEYS = (
     "undone",
     "fence",
     "return_path_conninfo",
+    "large_objects",
+    "materialized_views",
+    "login_roles",
 )
 STEP_KEYS = ("step", "seconds", "budget_seconds", "ok")
 COMPARE_KEYS = (
@@ -24,9 +27,11 @@ COMPARE_KEYS = (
     "rows_compared",
     "chunks_compared",
     "sequences_compared",
+    "large_objects_compared",
     "tables_without_primary_key",
 )
 MAX_DIFFERENCES = 20
+MESSAGE_LIMIT = 900
 
 
 def cutover_summary(pair):
@@ -63,6 +68,23 @@ def cutover_summary(pair):
     return summary
 
 
+def smoke_summary(results, loop_var="item"):
+    """The results of an odoo_smoke_test loop over databases -> {database: {passed, failed, error}}.
+
+    Works on a failed loop too (the database whose module failed before any check has only its error),
+    and keeps no argument of the module (its password).
+    """
+    summary = {}
+    for result in results or []:
+        checks = result.get("checks") or []
+        summary[str(result.get(loop_var))] = {
+            "passed": [check["name"] for check in checks if check.get("ok")],
+            "failed": [check["name"] for check in checks if not check.get("ok")],
+            "error": str(result.get("msg") or "")[:MESSAGE_LIMIT] if result.get("failed") else "",
+        }
+    return summary
+
+
 class FilterModule:
     def filters(self):
-        return {"cutover_summary": cutover_summary}
+        return {"cutover_summary": cutover_summary, "smoke_summary": smoke_summary}

@@ -13,20 +13,66 @@ __metaclass__ = type
 import datetime
 import hashlib
 import json
+import os
+import ssl
 import time
 from http.cookiejar import CookieJar
 from urllib.error import HTTPError, URLError
-from urllib.request import HTTPCookieProcessor, Request, build_opener
+from urllib.parse import urlsplit
+from urllib.request import HTTPCookieProcessor, HTTPSHandler, Request, build_opener
 
 
 class SmokeError(Exception):
     """A check could not run (transport or protocol error)."""
 
 
+class _ServerNameContext(ssl.SSLContext):
+    """TLS to server_name (SNI, and the name the certificate must carry), whatever address is dialled."""
+
+    server_name = None
+
+    def wrap_socket(self, sock, *args, **kwargs):
+        if self.server_name:
+            kwargs["server_hostname"] = self.server_name
+        return super().wrap_socket(sock, *args, **kwargs)
+
+
+def tls_context(ca_path=None, server_name=None):
+    """Certificate and host name always verified: against the PEM bundle ca_path only, or the system's store.
+
+    A bundle that is missing, unreadable or holds no certificate raises SmokeError naming it.
+    """
+    context = _ServerNameContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.server_name = server_name
+    if not ca_path:
+        context.load_default_certs()
+        return context
+    fix = (
+        "give the PEM bundle of the CA that signed the server's certificate, on the host this module runs on"
+    )
+    if not os.path.isfile(ca_path):
+        raise SmokeError("ca_path %s does not exist or is not a file; %s" % (ca_path, fix))
+    try:
+        context.load_verify_locations(cafile=ca_path)
+    except (OSError, ssl.SSLError) as error:
+        raise SmokeError("ca_path %s: not a readable PEM CA bundle (%s); %s" % (ca_path, error, fix))
+    return context
+
+
+def _transport_error(error):
+    """The reason, and for a refused certificate what to give so that it verifies."""
+    reason = getattr(error, "reason", error)
+    if not isinstance(reason, ssl.SSLCertVerificationError):
+        return reason
+    if "mismatch" in str(reason.verify_message):
+        return "%s (the certificate must name the Host header's host, or the URL's without one)" % reason
+    return "%s (signed by a private CA? give its PEM bundle as ca_path)" % reason
+
+
 class OdooClient:
     """A browser-like session against one Odoo: cookies, JSON-RPC, raw GETs."""
 
-    def __init__(self, base_url, database=None, headers=None, timeout=30):
+    def __init__(self, base_url, database=None, headers=None, timeout=30, ca_path=None):
         self.base_url = base_url.rstrip("/")
         self.database = database
         self.headers = dict(headers or {})
@@ -34,7 +80,11 @@ class OdooClient:
         # from this header; Odoo 18+ then answers without a session, so it is sent only there.
         self.database_header = {"X-Odoo-Database": database} if database else {}
         self.timeout = timeout
-        self.opener = build_opener(HTTPCookieProcessor(CookieJar()))
+        # Over HTTPS the Host header is also the TLS name, as for a browser that resolved it to this address.
+        server_name = urlsplit("//" + self.headers["Host"]).hostname if self.headers.get("Host") else None
+        self.opener = build_opener(
+            HTTPCookieProcessor(CookieJar()), HTTPSHandler(context=tls_context(ca_path, server_name))
+        )
 
     def get(self, path, sessionless=False):
         headers = dict(self.headers, **self.database_header) if sessionless else self.headers
@@ -45,7 +95,7 @@ class OdooClient:
         except HTTPError as error:
             return error.code, dict(error.headers), error.read()
         except URLError as error:
-            raise SmokeError("GET %s%s failed: %s" % (self.base_url, path, error.reason))
+            raise SmokeError("GET %s%s failed: %s" % (self.base_url, path, _transport_error(error)))
 
     def rpc(self, path, params):
         body = json.dumps({"jsonrpc": "2.0", "method": "call", "params": params, "id": 1}).encode()
@@ -57,7 +107,7 @@ class OdooClient:
         except HTTPError as error:
             raise SmokeError("POST %s answered HTTP %s" % (path, error.code))
         except (URLError, ValueError) as error:
-            raise SmokeError("POST %s failed: %s" % (path, getattr(error, "reason", error)))
+            raise SmokeError("POST %s failed: %s" % (path, _transport_error(error)))
         if answer.get("error"):
             data = answer["error"].get("data") or {}
             raise SmokeError("%s: %s" % (path, data.get("message") or answer["error"].get("message")))

@@ -18,6 +18,9 @@ description:
     C(login) a real login through C(/web/session/authenticate); C(attachment) one stored attachment
     downloaded and the SHA-1 of its bytes compared with C(ir.attachment.checksum); C(cron) the newest
     C(lastcall) of the active crons is recent; C(websocket) GET C(/websocket/health).
+  - Over HTTPS the server's certificate and name are always verified, against O(ca_path) when given, else
+    the system's trust store. A C(Host) header in O(headers) is also the TLS server name (SNI) and the name
+    the certificate must carry, as for a browser that resolved that name to the address of O(url).
   - A login opens a session. Odoo also rewrites C(web.base.url) to the URL an administrator logs in
     through unless C(web.base.url.freeze) is set; send the public C(Host) header (O(headers)) so the
     value stays right. The module warns when it finds the value unfrozen and equal to the URL it used.
@@ -77,6 +80,14 @@ options:
     description: Seconds for each HTTP request.
     type: int
     default: 30
+  ca_path:
+    description:
+      - PEM bundle of the CA (or CAs) that signed the server's certificate, such as a private CA's, on the
+        host the module runs on (the controller when delegated to it). Only these CAs are trusted, with
+        verification on.
+      - A missing or unreadable bundle, or one without a certificate, fails before any request.
+      - Unset, the system's trust store is used. There is no option to turn verification off.
+    type: path
 """
 
 EXAMPLES = r"""
@@ -86,6 +97,16 @@ EXAMPLES = r"""
     database: acme
     password: "{{ odoo_admin_password }}"
     expect_version: "19.0"
+  delegate_to: localhost
+
+- name: Prove it through the public proxy, served over TLS with a private CA
+  sysgenpro.odoo_migration.odoo_smoke_test:
+    url: https://10.0.4.21
+    headers:
+      Host: erp.example.com
+    database: acme
+    password: "{{ odoo_admin_password }}"
+    ca_path: /etc/pki/example-internal-ca.pem
   delegate_to: localhost
 """
 
@@ -125,11 +146,17 @@ def main():
             attachment_id=dict(type="int"),
             cron_max_age_minutes=dict(type="float", default=10),
             timeout=dict(type="int", default=30),
+            ca_path=dict(type="path"),
         ),
         supports_check_mode=True,
     )
     params = module.params
-    client = _smoke.OdooClient(params["url"], params["database"], params["headers"], params["timeout"])
+    try:
+        client = _smoke.OdooClient(
+            params["url"], params["database"], params["headers"], params["timeout"], ca_path=params["ca_path"]
+        )
+    except _smoke.SmokeError as error:
+        module.fail_json(msg=str(error), checks=[], failed_checks=[])
     available = {
         "health": (_smoke.check_health, ()),
         "version": (_smoke.check_version, (params["expect_version"],)),

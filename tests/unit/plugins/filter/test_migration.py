@@ -1,8 +1,9 @@
-"""cutover_summary: what cutover.yml and rollback.yml keep of pg_cutover and pg_compare results."""
+"""cutover_summary, smoke_summary: what state files keep of pg_cutover, pg_compare, smoke results."""
 
 from ansible_collections.sysgenpro.odoo_migration.plugins.filter.migration import (
     FilterModule,
     cutover_summary,
+    smoke_summary,
 )
 
 SWITCH = {
@@ -48,3 +49,33 @@ def test_a_skipped_or_missing_comparison_is_left_out():
 
 def test_registered_as_a_filter():
     assert FilterModule().filters()["cutover_summary"] is cutover_summary
+
+
+def test_smoke_summary_says_which_proofs_passed_and_failed_even_when_the_loop_failed():
+    results = [
+        {
+            "item": "globex",
+            "failed": False,
+            "checks": [{"name": "health", "ok": True}, {"name": "login", "ok": True}],
+            "invocation": {"module_args": {"password": "secret"}},
+        },
+        {
+            "item": "initech",
+            "failed": True,
+            "msg": "smoke test failed: login: login refused for admin",
+            "checks": [{"name": "health", "ok": True}, {"name": "login", "ok": False}],
+        },
+        {"item": "acme", "failed": True, "msg": "ca_path /x.pem is not a file", "checks": []},
+    ]
+    assert smoke_summary(results) == {
+        "globex": {"passed": ["health", "login"], "failed": [], "error": ""},
+        "initech": {
+            "passed": ["health"],
+            "failed": ["login"],
+            "error": "smoke test failed: login: login refused for admin",
+        },
+        "acme": {"passed": [], "failed": [], "error": "ca_path /x.pem is not a file"},
+    }
+    assert "secret" not in repr(smoke_summary(results))
+    assert smoke_summary(None) == {}
+    assert FilterModule().filters()["smoke_summary"] is smoke_summary
