@@ -1315,7 +1315,8 @@ class Cutover:
             return _large_objects.sync(self.old.conn, self.new.conn)
         except _pg.psycopg.Error as error:
             raise _pg.PgError(
-                "copying large objects %s from the %s to the %s failed: %s"
+                "copying large objects %s from the %s to the %s failed (both logins must read and write "
+                "every large object: superusers, as the migration's logins are): %s"
                 % (when, self.old.describe(), self.new.describe(), _pg.error_text(error, self.secrets))
             )
 

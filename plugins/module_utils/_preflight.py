@@ -1840,6 +1840,8 @@ def _probe_schema_options(target, entries, connect):
     if not probes:
         return []
     conn = _open(target, connect)
+    # The tries create temporary objects, so this transaction may write; it is always rolled back.
+    conn.read_only = False
     try:
         refused = _guarded(
             target, "which schema options it accepts", _schema_options.probe_target, conn, probes

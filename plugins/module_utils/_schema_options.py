@@ -93,19 +93,22 @@ def collect_source_options(conn):
     return [dict(row) for row in conn.execute(SOURCE_OPTIONS_SQL).fetchall()]
 
 
+def _probe_key(entry, option):
+    return (entry["scope"], entry["am"] if entry["scope"] == "index" else None, split_option(option)[0])
+
+
 def distinct_probes(entries):
-    """The distinct (scope, am, option) triples to try; index options are tried per access method."""
-    seen = []
+    """One (scope, am, option) to try per scope, index access method and option name: the
+    first value seen (PostgreSQL 17.12's pg_attver has a different value on every column)."""
+    seen = {}
     for entry in entries:
         for option in entry["options"] or []:
-            key = (entry["scope"], entry["am"] if entry["scope"] == "index" else None, option)
-            if key not in seen:
-                seen.append(key)
-    return seen
+            seen.setdefault(_probe_key(entry, option), (entry["scope"], _probe_key(entry, option)[1], option))
+    return list(seen.values())
 
 
 def probe_target(conn, probes):
-    """Try each option on the target; return {(scope, am, option): error text} for the refused.
+    """Try each option on the target; return {(scope, am, name): error text} for the refused.
 
     Everything runs in one transaction that is always rolled back, each try under its own
     savepoint, so the target keeps nothing (not even the temporary objects)."""
@@ -123,7 +126,7 @@ def probe_target(conn, probes):
                     for statement in statements:
                         conn.execute(statement)
             except _pg.psycopg.Error as error:
-                refused[(scope, am, option)] = _pg.error_text(error, [])
+                refused[(scope, am, split_option(option)[0])] = _pg.error_text(error, [])
     return refused
 
 
@@ -132,13 +135,13 @@ def refused_entries(entries, refused):
 
     Returns [{scope, option, error, objects, examples}] sorted by scope and option."""
     by_name = {}
-    for (scope, _am, option), error in refused.items():
-        by_name.setdefault((scope, split_option(option)[0]), {"error": error, "objects": set()})
+    for (scope, _am, name), error in refused.items():
+        by_name.setdefault((scope, name), {"error": error, "objects": set()})
     for entry in entries:
         for option in entry["options"] or []:
-            am = entry["am"] if entry["scope"] == "index" else None
-            if (entry["scope"], am, option) in refused:
-                by_name[(entry["scope"], split_option(option)[0])]["objects"].add(entry["object"])
+            key = _probe_key(entry, option)
+            if key in refused:
+                by_name[(key[0], key[2])]["objects"].add(entry["object"])
     report = []
     for (scope, name), found in sorted(by_name.items()):
         objects = sorted(found["objects"])

@@ -38,7 +38,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".build" / "collections"))
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _pg  # noqa: E402
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _cutover, _pg  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 # ODOO_MIG_PAIR_SUFFIX (e.g. "-rep") and ODOO_MIG_PAIR_PORT_BASE (e.g. 5470) let two test
@@ -55,7 +55,8 @@ LAB_SOURCE_PORT = 5441
 LAB_SOURCE_DB = "acme"
 LAB_SOURCE_USER = "odoo_migration"
 LAB_SOURCE_SECRET = REPO / "lab" / ".state" / "secrets" / "legacy-vm-1-source-postgres-password"
-# Roles owning objects in the lab's Odoo databases; created on the source before the restore.
+# The role owning the lab's acme (the database's owner in the pair too). Every other role acme
+# uses (the reporting schema's owner, the BI login) is read from the lab and created as well.
 SOURCE_APP_ROLES = ("odoo",)
 
 # The source's start script: initialise once (password from the mounted file), then run
@@ -283,14 +284,35 @@ class PgPair:
             raise RuntimeError(f"pg_dump of the lab's acme failed: {run.stderr}")
         return path
 
-    def load_shop(self, dump_path):
-        for role in SOURCE_APP_ROLES:
+    def lab_roles(self):
+        """The roles the lab's acme uses (owners, grantees, their members), the migration's own left out."""
+        endpoint = _pg.PgEndpoint(
+            "127.0.0.1",
+            LAB_SOURCE_DB,
+            LAB_SOURCE_PORT,
+            LAB_SOURCE_USER,
+            LAB_SOURCE_SECRET.read_text().strip(),
+        )
+        conn = _pg.connect(endpoint)
+        try:
+            rows = conn.execute(_cutover.DATABASE_ROLES_SQL).fetchall()
+        finally:
+            conn.close()
+        names = [row["name"] for row in rows if row["name"] != LAB_SOURCE_USER]
+        return list(SOURCE_APP_ROLES) + [name for name in names if name not in SOURCE_APP_ROLES]
+
+    def create_roles(self, side, roles):
+        """Create each role (LOGIN, no password) unless it exists."""
+        for role in roles:
             self.psql(
-                "src",
+                side,
                 f"DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN "
-                f"CREATE ROLE {role} LOGIN; END IF; END$$;",
+                f'CREATE ROLE "{role}" LOGIN; END IF; END$$;',
                 dbname="postgres",
             )
+
+    def load_shop(self, dump_path):
+        self.create_roles("src", self.lab_roles())
         self.psql("src", f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)", dbname="postgres")
         self.psql(
             "src",

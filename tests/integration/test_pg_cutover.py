@@ -63,6 +63,7 @@ def _setup_forward(pair):
         CREATE PUBLICATION odoo_migration FOR ALL TABLES;
         """,
     )
+    pair.create_roles("tgt", [role for role in pair.lab_roles() if role != APP_ROLE])
     pair.psql(
         "tgt",
         f"CREATE ROLE {APP_ROLE} LOGIN PASSWORD '{APP_PASSWORD}'; "

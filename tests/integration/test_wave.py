@@ -14,6 +14,7 @@ volumes, databases, roles). The VMs keep wal_level=logical.
 
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -30,6 +31,61 @@ pytestmark = pytest.mark.lab
 
 MOVED, FAILED = "legacy-vm-1", "legacy-vm-2"
 WRITER_HOST_HEADER = "legacy-vm-1.lab.internal"
+
+
+def source_acme():
+    """legacy-vm-1's acme as the migration login (a superuser, never fenced)."""
+    return dict(
+        host="127.0.0.1",
+        port=LEGACY_VMS[MOVED]["lab_pg_host_port"],
+        user="odoo_migration",
+        password=lab_secret(f"{MOVED}-source-postgres-password")[0],
+        dbname="acme",
+    )
+
+
+class LargeObjectWriter(threading.Thread):
+    """Rewrites acme's large object while the wave replicates it, as an add-on would.
+
+    Once the target's copy of acme is subscribed, it writes a new content every half second
+    until the application's role is fenced on the source; every write it made must be on the
+    target after the cutover (replication does not carry large objects: the fence does)."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.stop = threading.Event()
+        self.written = []
+        self.error = None
+
+    def _subscribed(self):
+        try:
+            with psycopg.connect(**target("acme"), connect_timeout=3) as conn:
+                return conn.execute(
+                    "SELECT value = 'done' FROM odoo_migration.copy_state WHERE key = 'subscription'"
+                ).fetchone() == (True,)
+        except psycopg.Error:
+            return False
+
+    def run(self):
+        try:
+            while not self.stop.is_set() and not self._subscribed():
+                time.sleep(0.5)
+            with psycopg.connect(**source_acme(), autocommit=True) as conn:
+                blob = conn.execute("SELECT blob_oid FROM lab_document_blob ORDER BY id LIMIT 1").fetchone()[
+                    0
+                ]
+                while not self.stop.is_set():
+                    with conn.transaction():
+                        fenced = conn.execute("SELECT NOT rolcanlogin FROM pg_roles WHERE rolname = 'odoo'")
+                        if fenced.fetchone()[0]:
+                            return
+                        content = f"written during the wave {len(self.written) + 1} {time.time()}"
+                        conn.execute("SELECT lo_truncate(lo_open(%s, 131072), 0)", (blob,))
+                        conn.execute("SELECT lo_put(%s, 0, convert_to(%s, 'UTF8'))", (blob, content))
+                    self.written.append((blob, content))
+                    time.sleep(0.5)
+        except Exception as error:  # reported by the test
+            self.error = error
 
 
 def target(dbname):
@@ -59,6 +115,8 @@ def wave(tmp_path_factory):
     )
     writer = JsonRpcWriter(session)
     writer.start()
+    large_objects = LargeObjectWriter()
+    large_objects.start()
     started = time.monotonic()
     rc, report, output = run_playbook(
         "wave.yml",
@@ -76,11 +134,13 @@ def wave(tmp_path_factory):
     time.sleep(3)
     writer.stop.set()
     writer.join(15)
+    large_objects.stop.set()
+    large_objects.join(15)
     print(
         f"wave.yml: rc={rc} in {seconds:.1f} s; "
         f"writer: {len(writer.acknowledged)} acknowledged, {writer.errors} errors"
     )
-    yield dict(rc=rc, report=report, output=output, state=state, writer=writer)
+    yield dict(rc=rc, report=report, output=output, state=state, writer=writer, large_objects=large_objects)
 
     back_rc, _report, back_output = run_playbook(
         "app_rollback.yml", "--limit", MOVED, "-e", f"odoo_migration_state_dir={state}", timeout=900
@@ -145,6 +205,41 @@ def test_every_write_odoo_acknowledged_during_the_wave_is_on_the_target(wave):
             row[0] for row in conn.execute("SELECT name FROM res_partner WHERE name = ANY(%s)", (names,))
         }
     assert sorted(set(names) - present) == []
+
+
+def test_the_large_object_written_during_replication_is_on_the_target(wave):
+    large_objects = wave["large_objects"]
+    assert large_objects.error is None, large_objects.error
+    assert large_objects.written, "the large object was never rewritten while the wave replicated"
+    blob, last = large_objects.written[-1]
+    with psycopg.connect(**target("acme")) as conn:
+        content = conn.execute("SELECT convert_from(lo_get(%s), 'UTF8')", (blob,)).fetchone()[0]
+    assert content == last
+    cutover = state_file(wave, MOVED, "cutover.yml")["databases"]["acme"]
+    assert cutover["compare"]["large_objects_compared"] == 1
+
+
+def test_partitions_view_and_the_bi_login_moved_with_the_database(wave):
+    with psycopg.connect(**target("acme")) as conn:
+        without_key = conn.execute(
+            "SELECT c.relname FROM pg_class c WHERE c.relispartition AND c.relkind = 'r' "
+            "AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)"
+        ).fetchall()
+        assert without_key == []
+        partitions = conn.execute(
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'lab_event_log'::regclass"
+        )
+        assert partitions.fetchone()[0] == 5
+        events = conn.execute("SELECT count(*) FROM lab_event_log").fetchone()[0]
+    bi = target("acme")
+    bi.update(user="lab_bi", password=lab_secret(f"{MOVED}-lab-bi-password")[0])
+    with psycopg.connect(**bi) as conn:
+        assert conn.execute("SELECT sum(events) FROM lab_reporting.lab_event_summary").fetchone()[0] == events
+    cutover = state_file(wave, MOVED, "cutover.yml")["databases"]["acme"]
+    assert "lab_reporting.lab_event_summary" in cutover["materialized_views"]["refreshed"]
+    assert {"role": "lab_bi", "action": "logs in on the target with its password from the source"} in (
+        cutover["login_roles"]
+    )
 
 
 def test_the_failed_vm_rolled_back_alone_and_serves_again(wave):
