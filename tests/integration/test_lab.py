@@ -5,6 +5,8 @@ import hashlib
 import json
 import os
 import re
+import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -27,6 +29,8 @@ from conftest import (
 from seed_plan import seed_plan
 
 SOURCE_VMS = vms_of_variant("source")
+TLS_VMS = sorted(host for host, variables in LEGACY_VMS.items() if "lab_https_port" in variables)
+LAB_CA = STATE_DIR / "tls" / "lab-ca.crt"
 PACKAGED_VMS = vms_of_variant("packaged")
 SOURCE_ODOO_COMMAND = [
     "/opt/odoo/venv/bin/python3",
@@ -452,6 +456,28 @@ def test_target_postgresql_18_takes_the_generated_secret():
 def test_registry_answers_on_loopback():
     status, _, _ = http_get(5000, "/v2/")
     assert status == 200
+
+
+def https_health(port, name, context):
+    """GET /web/health over TLS to 127.0.0.1:port, sending `name` as SNI and Host; the status line."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+        with context.wrap_socket(raw, server_hostname=name) as tls:
+            tls.sendall(f"GET /web/health HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode())
+            return tls.recv(4096).split(b"\r\n", 1)[0].decode()
+
+
+def test_a_vm_serves_its_public_url_over_tls_from_the_lab_ca():
+    assert TLS_VMS, "no legacy VM of the inventory has a lab_https_port"
+    assert LAB_CA.stat().st_mode & 0o777 == 0o644
+    assert (STATE_DIR / "tls").stat().st_mode & 0o777 == 0o700
+    for host in TLS_VMS:
+        port, name = LEGACY_VMS[host]["lab_https_port"], f"{host}.lab.internal"
+        trusted = ssl.create_default_context(cafile=str(LAB_CA))
+        assert https_health(port, name, trusted).endswith("200 OK")
+        with pytest.raises(ssl.SSLCertVerificationError):
+            https_health(port, name, ssl.create_default_context())
+        with pytest.raises(ssl.SSLCertVerificationError):
+            https_health(port, "not-this-vm.lab.internal", trusted)
 
 
 def test_second_lab_up_changes_nothing():
