@@ -1335,6 +1335,19 @@ class Cutover:
         report["seconds"] = round(time.monotonic() - started, 4)
         return report
 
+    @staticmethod
+    def _password_hash(side, role):
+        """The role's stored password hash (None when unset or unreadable: not a superuser)."""
+        try:
+            row = side.one(
+                "reading the password of role %s" % role,
+                "SELECT rolpassword FROM pg_authid WHERE rolname = %s",
+                (role,),
+            )
+        except _pg.PgError:
+            return None
+        return row["rolpassword"] if row else None
+
     def carry_login_roles(self):
         """Give every other login role the database uses its login and password on the new side
         (the copy created it NOLOGIN); application roles are the application cutover's."""
@@ -1358,20 +1371,20 @@ class Cutover:
             if new is None:
                 entry["action"] = "missing on the %s: create it and set its password" % self.new_name
                 continue
+            password = self._password_hash(self.old, role)
             if new["rolcanlogin"]:
-                entry["action"] = "already logs in on the %s; left as it is" % self.new_name
+                same = password is not None and password == self._password_hash(self.new, role)
+                entry["action"] = (
+                    "already logs in on the %s with the same password" % self.new_name
+                    if same
+                    else "already logs in on the %s with another password (another instance's role of "
+                    "the same name?): left as it is; give each instance its own role or set the password"
+                    % self.new_name
+                )
                 continue
             if parse_fence_comment(new["comment"]) is not None:
                 entry["action"] = "fenced by a migration on the %s; left fenced" % self.new_name
                 continue
-            try:
-                password = self.old.one(
-                    "reading the password of role %s" % role,
-                    "SELECT rolpassword FROM pg_authid WHERE rolname = %s",
-                    (role,),
-                )["rolpassword"]
-            except _pg.PgError:
-                password = None
             statement = "ALTER ROLE {} LOGIN"
             values = [_sql.Identifier(role)]
             if password:

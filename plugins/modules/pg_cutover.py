@@ -294,7 +294,7 @@ login_roles:
   returned: after a switch
   type: list
   elements: dict
-  sample: [{role: lab_bi, action: logs in on the target with its password from the source}]
+  sample: [{role: lab_bi_legacy_vm_1, action: logs in on the target with its password from the source}]
 point_of_no_return_passed:
   description: Whether the path in use was being dropped (after that nothing is undone).
   returned: always

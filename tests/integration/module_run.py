@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import _ansible_env
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,13 +33,9 @@ def playbook_file(tmp_path, module, args, check=False):
 
 
 def ansible_env():
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-    )
+    """The suite's ansible environment (JSON callback), modules run by this Python."""
+    env = _ansible_env()
+    env["ANSIBLE_PYTHON_INTERPRETER"] = sys.executable
     return env
 
 

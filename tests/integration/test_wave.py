@@ -232,12 +232,13 @@ def test_partitions_view_and_the_bi_login_moved_with_the_database(wave):
         assert partitions.fetchone()[0] == 5
         events = conn.execute("SELECT count(*) FROM lab_event_log").fetchone()[0]
     bi = target("acme")
-    bi.update(user="lab_bi", password=lab_secret(f"{MOVED}-lab-bi-password")[0])
+    bi_role = "lab_bi_" + MOVED.replace("-", "_")
+    bi.update(user=bi_role, password=lab_secret(f"{MOVED}-lab-bi-password")[0])
     with psycopg.connect(**bi) as conn:
         assert conn.execute("SELECT sum(events) FROM lab_reporting.lab_event_summary").fetchone()[0] == events
     cutover = state_file(wave, MOVED, "cutover.yml")["databases"]["acme"]
     assert "lab_reporting.lab_event_summary" in cutover["materialized_views"]["refreshed"]
-    assert {"role": "lab_bi", "action": "logs in on the target with its password from the source"} in (
+    assert {"role": bi_role, "action": "logs in on the target with its password from the source"} in (
         cutover["login_roles"]
     )
 
