@@ -18,6 +18,8 @@ description:
     the playbook, play, task and module, the result (ok, changed, failed, unreachable), the duration
     and, for failures, the message. Results of C(no_log) tasks are not recorded; secret-looking keys
     are masked.
+  - What a module returns under C(journal), a dict of what an auditor must find (such as the schema
+    options a copy left out), is kept in the record's C(details), one entry per loop item.
   - Hosts without a state directory are left alone, so lab and ad-hoc runs write nothing.
 author:
   - sysgenpro platform engineering (@sysgenpro)
@@ -47,6 +49,19 @@ from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._journal 
 )
 
 MESSAGE_LIMIT = 2000
+
+
+def journal_details(result):
+    """The `journal` dicts a task's result carries: its own, or each loop item's."""
+    found = []
+    for item in [result] + list(result.get("results") or []):
+        if (
+            isinstance(item, dict)
+            and isinstance(item.get("journal"), dict)
+            and not item.get("_ansible_no_log")
+        ):
+            found.append(item["journal"])
+    return found
 
 
 class CallbackModule(CallbackBase):
@@ -113,8 +128,12 @@ class CallbackModule(CallbackBase):
             "result": outcome,
             "duration_s": round(time.monotonic() - started, 3) if started is not None else None,
         }
+        hidden = task.no_log or result._result.get("_ansible_no_log")
+        details = [] if hidden else journal_details(result._result)
+        if details:
+            event["details"] = details
         if outcome in ("failed", "unreachable"):
-            if task.no_log or result._result.get("_ansible_no_log"):
+            if hidden:
                 event["message"] = "(output hidden by no_log)"
             else:
                 event["message"] = str(result._result.get("msg", ""))[:MESSAGE_LIMIT]

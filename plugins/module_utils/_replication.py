@@ -1528,6 +1528,15 @@ class Migration:
 
     def finish(self):
         self.result["steps"] = self.log.steps
+        # What an auditor must find in the migration's journal (the audit callback keeps it).
+        self.result["journal"] = dict(
+            database=self.target_database,
+            schema_options_dropped=[
+                dict((key, item[key]) for key in ("scope", "option", "objects"))
+                for item in self.result["schema_options_dropped"]
+            ],
+            large_objects=self.result.get("large_objects"),
+        )
         self.result["changed"] = self.log.changed or bool(self.result["would"])
         return self.result
 

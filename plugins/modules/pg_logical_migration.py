@@ -322,6 +322,16 @@ large_objects:
   returned: when the copy ran in this run
   type: dict
   sample: {objects: 1, copied: 1, removed: 0, bytes_copied: 27}
+journal:
+  description:
+    - What the audit callback keeps in the host's journal (the record's C(details)) - the target database,
+      the options left out (C(scope), C(option), C(objects)) and the large objects copied in this run.
+  returned: state=replicating
+  type: dict
+  sample:
+    database: acme
+    schema_options_dropped: [{scope: column, option: pg_attver, objects: 2412}]
+    large_objects: {objects: 1, copied: 1, removed: 0, bytes_copied: 27}
 would:
   description: In check mode, what the module would do.
   returned: always

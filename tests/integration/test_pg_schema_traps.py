@@ -167,6 +167,12 @@ def test_copy_leaves_refused_options_out_and_carries_the_rest(pair, tmp_path):
     assert not result.get("failed"), result.get("msg")
     dropped = dict((item["option"], item) for item in result["schema_options_dropped"])
     assert {"fork_attribute_version", "fork_storage_hint"} <= set(dropped)
+    kept = dict((item["option"], item) for item in result["journal"]["schema_options_dropped"])
+    assert kept["fork_attribute_version"] == {
+        "scope": "column",
+        "option": "fork_attribute_version",
+        "objects": 1,
+    }
     assert pair.scalar("tgt", "SELECT reloptions::text FROM pg_class WHERE oid = 'plain'::regclass") == (
         "{fillfactor=70}"
     )
