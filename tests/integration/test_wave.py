@@ -24,6 +24,9 @@ import pytest
 import yaml
 from conftest import LEGACY_VMS, lab_secret, run_playbook
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".build" / "collections"))
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._journal import read_journal  # noqa: E402
+
 sys.path.insert(0, str(Path(__file__).parent / "files"))
 from odoo_jsonrpc_writer import JsonRpcWriter, OdooSession  # noqa: E402
 
@@ -217,6 +220,16 @@ def test_the_large_object_written_during_replication_is_on_the_target(wave):
     assert content == last
     cutover = state_file(wave, MOVED, "cutover.yml")["databases"]["acme"]
     assert cutover["compare"]["large_objects_compared"] == 1
+
+
+def test_the_journal_keeps_what_the_copy_left_out_and_carried(wave):
+    records = read_journal(str(wave["state"] / MOVED / "journal.jsonl"))
+    copies = [r for r in records if r.get("module") == "sysgenpro.odoo_migration.pg_logical_migration"]
+    details = [d for r in copies for d in r.get("details", []) if d.get("large_objects")]
+    assert [d["database"] for d in details] == ["acme"], copies
+    assert details[0]["large_objects"]["copied"] == 1
+    # Whatever the source's minor release sets, every option the copy left out is named there.
+    assert all(set(item) == {"scope", "option", "objects"} for item in details[0]["schema_options_dropped"])
 
 
 def test_partitions_view_and_the_bi_login_moved_with_the_database(wave):
