@@ -140,6 +140,19 @@ MATERIALIZED_VIEWS_SQL = (
 )
 
 
+def refresh_materialized_views(conn, names, secrets):
+    """REFRESH each view (names already quoted), each in its own transaction; (refreshed, failed)."""
+    refreshed, failed = [], []
+    for name in names:
+        try:
+            with conn.transaction():
+                conn.execute("REFRESH MATERIALIZED VIEW %s" % name)
+            refreshed.append(name)
+        except _pg.psycopg.Error as error:
+            failed.append(dict(name=name, error=_pg.error_text(error, secrets)))
+    return refreshed, failed
+
+
 class CutoverError(_pg.PgError):
     """The cutover failed; ``report`` carries what was done, timed, and what was undone."""
 
@@ -1324,16 +1337,9 @@ class Cutover:
         """Refresh, on the new side, every materialized view populated on the old side
         (replication carries their tables, never their contents)."""
         started = time.monotonic()
-        report = dict(refreshed=[], failed=[])
-        for row in self.old.run("listing materialized views", MATERIALIZED_VIEWS_SQL):
-            try:
-                with self.new.conn.transaction():
-                    self.new.conn.execute("REFRESH MATERIALIZED VIEW %s" % row["name"])
-                report["refreshed"].append(row["name"])
-            except _pg.psycopg.Error as error:
-                report["failed"].append(dict(name=row["name"], error=_pg.error_text(error, self.secrets)))
-        report["seconds"] = round(time.monotonic() - started, 4)
-        return report
+        names = [row["name"] for row in self.old.run("listing materialized views", MATERIALIZED_VIEWS_SQL)]
+        refreshed, failed = refresh_materialized_views(self.new.conn, names, self.secrets)
+        return dict(refreshed=refreshed, failed=failed, seconds=round(time.monotonic() - started, 4))
 
     @staticmethod
     def _password_hash(side, role):

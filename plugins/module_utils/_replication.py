@@ -45,6 +45,7 @@ from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import (
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._cutover import (
     DATABASE_ROLES_SQL,
     MATERIALIZED_VIEWS_SQL,
+    refresh_materialized_views,
 )
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._preflight import (
     POLICY_FULL,
@@ -612,7 +613,8 @@ class Migration:
                 % (", ".join(_schema_options.SCHEMA_OPTION_POLICIES), schema_option_policy)
             )
         self.schema_option_policy = schema_option_policy
-        self.refused_options = None
+        # Option names the target refuses, by scope; check_schema_options fills it before any use.
+        self.refused_options = _schema_options.refused_names([])
         self.check_mode = check_mode
         self.log = log or StepLog()
         self.secrets = []
@@ -699,10 +701,9 @@ class Migration:
         )
 
     def _without_refused_options(self, items):
-        names = self.refused_options or {"column": set(), "relation": set()}
-        if not names["relation"]:
-            return items
-        return [item[:4] + (_schema_options.strip_statement(item[4], names),) for item in items]
+        return [
+            item[:4] + (_schema_options.strip_statement(item[4], self.refused_options),) for item in items
+        ]
 
     # -- P1: target --------------------------------------------------------------------
     def source_roles(self, conn):
@@ -736,7 +737,7 @@ class Migration:
                 "SELECT 1 AS x FROM pg_auth_members a JOIN pg_roles g ON g.oid = a.roleid "
                 "JOIN pg_roles m ON m.oid = a.member WHERE g.rolname = %s AND m.rolname = %s",
                 (row["parent"], row["member"]),
-            ) or (self.check_mode and row["member"] in created):
+            ):
                 continue
             sql = "GRANT %s TO %s" % (quote_ident(row["parent"]), quote_ident(row["member"]))
             if self.check_mode:
@@ -805,11 +806,9 @@ class Migration:
                 "pg_dump --section=pre-data of the source failed (exit %s): %s"
                 % (dump.returncode, dump.stderr.decode(errors="replace")[-2000:])
             )
-        schema = dump.stdout
-        names = self.refused_options or {"column": set(), "relation": set()}
-        if names["column"] or names["relation"]:
-            text = schema.decode("utf-8", "surrogateescape")
-            schema = _schema_options.strip_script(text, names).encode("utf-8", "surrogateescape")
+        schema = _schema_options.strip_script(
+            dump.stdout.decode("utf-8", "surrogateescape"), self.refused_options
+        ).encode("utf-8", "surrogateescape")
         script = schema + ("\n" + BOOKKEEPING_SQL).encode()
         script += b"\nINSERT INTO odoo_migration.copy_state (key, value) VALUES ('pre_data', 'done');\n"
         restore = subprocess.run(
@@ -1441,15 +1440,15 @@ class Migration:
             return True, None
         tgt = self._target_conn()
         try:
-            for name in names:
-                tgt.execute("REFRESH MATERIALIZED VIEW %s" % name)
-        except _pg.psycopg.Error as error:
-            self._fail(
-                "refreshing materialized view %s failed: %s" % (name, _pg.error_text(error, self.secrets))
-            )
+            refreshed, failed = refresh_materialized_views(tgt, names, self.secrets)
         finally:
             tgt.close()
-        return True, "%d refreshed" % len(names)
+        if failed:
+            self._fail(
+                "refreshing materialized views failed: %s"
+                % "; ".join("%(name)s: %(error)s" % f for f in failed)
+            )
+        return True, "%d refreshed" % len(refreshed)
 
     def _mark(self, key):
         tgt = self._target_conn()
