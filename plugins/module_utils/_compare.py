@@ -216,8 +216,10 @@ def run_compare(
     chunk_rows=DEFAULT_CHUNK_ROWS,
     max_differences=DEFAULT_MAX_DIFFERENCES,
     compare_sequence_values=True,
+    role_map=None,
 ):
-    """Compare every table (and sequence); return the report. Changes nothing."""
+    """Compare every table (and sequence); return the report. Changes nothing.
+    role_map: source role -> target role, for the owners and grants of large objects."""
     _pg.require_psycopg()
     secrets = [s for s in (source.password, target.password) if s]
     readers = {}
@@ -301,8 +303,9 @@ def run_compare(
             report["sequences_compared"] = len([s for s in listed if s["schema"] not in excluded])
             differences.extend(compare_sequences(source_values, target_values))
         # Large objects: each one by OID, its content hash, owner and grants.
-        source_objects = dict(
-            (row["oid"], row) for row in src.run("hashing large objects", _large_objects.DIGESTS_SQL)
+        source_objects = _large_objects.rename(
+            dict((row["oid"], row) for row in src.run("hashing large objects", _large_objects.DIGESTS_SQL)),
+            role_map,
         )
         target_objects = dict(
             (row["oid"], row) for row in tgt.run("hashing large objects", _large_objects.DIGESTS_SQL)

@@ -995,11 +995,14 @@ class Cutover:
         max_lag_seconds=DEFAULT_MAX_LAG_SECONDS,
         reestablish_forward=False,
         check_mode=False,
+        role_map=None,
     ):
         if direction not in DIRECTIONS:
             raise _pg.PgError("direction must be forward or reverse")
         self.endpoints = dict(source=source, target=target)
         self.roles = list(dict.fromkeys(application_roles or []))
+        # Source role name -> target role name (instances sharing a target each have their own).
+        self.role_map = dict(role_map or {})
         self.direction = direction
         self.conninfo = dict(source=source_conninfo_from_target, target=target_conninfo_from_source)
         self.grace_seconds = float(grace_seconds)
@@ -1017,6 +1020,14 @@ class Cutover:
         self.database = source.database
         self.path, self.return_path = paths(direction, self.database)
         self.old_name, self.new_name = sides(direction)
+        target_roles = [self.role_map.get(role, role) for role in self.roles]
+        self.roles_on = dict(source=self.roles, target=target_roles)
+        # The old side's role names -> the new side's.
+        self.renamed = (
+            dict((role, name) for role, name in self.role_map.items() if role != name)
+            if direction == FORWARD
+            else dict((name, role) for role, name in self.role_map.items() if role != name)
+        )
         self.build_return_path = direction == FORWARD or self.reestablish_forward
         self.secrets = [s for s in (source.password, target.password) if s]
         for conninfo in self.conninfo.values():
@@ -1027,6 +1038,7 @@ class Cutover:
             direction=direction,
             database=self.database,
             application_roles=self.roles,
+            target_application_roles=target_roles,
             plan=plan_steps(direction, self.budgets, self.reestablish_forward),
             budgets=self.budgets,
             grace_seconds=self.grace_seconds,
@@ -1172,7 +1184,8 @@ class Cutover:
             problems.append("slot %s does not exist on the %s" % (self.path["slot"], publisher.describe()))
         elif slot["lag_bytes"] is not None and slot["lag_bytes"] > self.max_lag_bytes:
             problems.append("lag %d bytes is over max_lag_bytes %d" % (slot["lag_bytes"], self.max_lag_bytes))
-        roles = app_roles_state(old, self.roles)
+        old_roles = self.roles_on[self.old_name]
+        roles = app_roles_state(old, old_roles)
         found = set(row["rolname"] for row in roles)
         gates["application_roles"] = [
             dict(
@@ -1183,13 +1196,13 @@ class Cutover:
             )
             for row in roles
         ]
-        missing = [role for role in self.roles if role not in found]
+        missing = [role for role in old_roles if role not in found]
         if not self.roles:
             problems.append("application_roles is empty: nothing would be fenced")
         if missing:
             problems.append("application roles missing on the %s: %s" % (old.describe(), ", ".join(missing)))
         unsafe = [row["rolname"] for row in roles if row["rolsuper"] or row["rolreplication"]]
-        unsafe += [role for role in self.roles if role in (old.endpoint.user, new.endpoint.user)]
+        unsafe += [role for role in old_roles if role in (old.endpoint.user, new.endpoint.user)]
         if unsafe:
             problems.append(
                 "roles that cannot be fenced (superuser, replication, or the migration's own login): %s"
@@ -1325,7 +1338,7 @@ class Cutover:
 
     def copy_large_objects(self, when):
         try:
-            return _large_objects.sync(self.old.conn, self.new.conn)
+            return _large_objects.sync(self.old.conn, self.new.conn, self.renamed)
         except _pg.psycopg.Error as error:
             raise _pg.PgError(
                 "copying large objects %s from the %s to the %s failed (both logins must read and write "
@@ -1358,11 +1371,12 @@ class Cutover:
         """Give every other login role the database uses its login and password on the new side
         (the copy created it NOLOGIN); application roles are the application cutover's."""
         report = []
-        skip = set(self.roles) | set([self.old.endpoint.user, self.new.endpoint.user])
+        skip = set(self.roles_on[self.old_name]) | set([self.old.endpoint.user, self.new.endpoint.user])
         for row in self.old.run("listing the database's roles", DATABASE_ROLES_SQL):
             role = row["name"]
             if role in skip:
                 continue
+            new_role = self.renamed.get(role, role)
             old = self.old.one(
                 "reading role %s" % role,
                 "SELECT rolcanlogin, rolsuper, rolvaliduntil::text AS valid_until "
@@ -1371,15 +1385,18 @@ class Cutover:
             )
             if not old or not old["rolcanlogin"] or old["rolsuper"]:
                 continue
-            new = _role_now(self.new, role)
-            entry = dict(role=role)
+            new = _role_now(self.new, new_role)
+            entry = dict(role=role) if new_role == role else dict(role=role, renamed=new_role)
             report.append(entry)
             if new is None:
                 entry["action"] = "missing on the %s: create it and set its password" % self.new_name
                 continue
             password = self._password_hash(self.old, role)
+            if password and new_role != role and password.startswith("md5"):
+                # An MD5 hash is salted with the role's name: it cannot log in under another one.
+                password = None
             if new["rolcanlogin"]:
-                same = password is not None and password == self._password_hash(self.new, role)
+                same = password is not None and password == self._password_hash(self.new, new_role)
                 entry["action"] = (
                     "already logs in on the %s with the same password" % self.new_name
                     if same
@@ -1392,7 +1409,7 @@ class Cutover:
                 entry["action"] = "fenced by a migration on the %s; left fenced" % self.new_name
                 continue
             statement = "ALTER ROLE {} LOGIN"
-            values = [_sql.Identifier(role)]
+            values = [_sql.Identifier(new_role)]
             if password:
                 statement += " PASSWORD {}"
                 values.append(_sql.Literal(password))
@@ -1417,19 +1434,20 @@ class Cutover:
 
     def fence(self):
         old = self.old
-        fence_roles(old, self.roles)
-        report = dict(side=self.old_name, roles=self.roles, grace_seconds=self.grace_seconds)
+        roles = self.roles_on[self.old_name]
+        fence_roles(old, roles)
+        report = dict(side=self.old_name, roles=roles, grace_seconds=self.grace_seconds)
         self.report["fence"] = report
         grace_end = time.monotonic() + self.grace_seconds
         while time.monotonic() < grace_end:
-            if not any(row["in_transaction"] for row in role_sessions(old, self.roles)):
+            if not any(row["in_transaction"] for row in role_sessions(old, roles)):
                 break
             time.sleep(POLL_SECONDS)
         report["grace_waited_seconds"] = round(self.grace_seconds - max(grace_end - time.monotonic(), 0), 4)
-        report["terminated_sessions"] = terminate_sessions(old, self.roles)
+        report["terminated_sessions"] = terminate_sessions(old, roles)
         # A login that authenticated just before NOLOGIN committed is terminated too.
         wait_until(
-            lambda: terminate_sessions(old, self.roles) == 0, self.clock, what="no application session left"
+            lambda: terminate_sessions(old, roles) == 0, self.clock, what="no application session left"
         )
 
     def commit_marker(self):

@@ -26,6 +26,7 @@ DIGESTS_SQL = (
     "FROM pg_largeobject_metadata m CROSS JOIN LATERAL (SELECT lo_get(m.oid) AS data) b ORDER BY 1"
 )
 _ACL_ITEM = re.compile(r'^(?P<grantee>"(?:[^"]|"")*"|[^=]*)=(?P<privileges>[a-zA-Z*]*)/(?P<grantor>.*)$')
+_PLAIN_ROLE = re.compile(r"^[a-z_][a-z0-9_]*$")
 _PRIVILEGES = (("r", "SELECT"), ("w", "UPDATE"))
 
 
@@ -37,6 +38,40 @@ def _unquote_role(text):
     if text.startswith('"') and text.endswith('"'):
         return text[1:-1].replace('""', '"')
     return text
+
+
+def _acl_role(text, role_map):
+    name = _unquote_role(text)
+    if not text or name not in role_map:
+        return text
+    target = role_map[name]
+    return target if _PLAIN_ROLE.match(target) else quote_ident(target)
+
+
+def rename(rows, role_map):
+    """Digests ({oid: row}) with owners, grantees and grantors as the other side names them
+    (role_map: this side's name -> the other side's)."""
+    if not role_map:
+        return rows
+    renamed = {}
+    for oid, row in rows.items():
+        acl = []
+        for item in row["acl"] or []:
+            match = _ACL_ITEM.match(item)
+            acl.append(
+                "%s=%s/%s"
+                % (
+                    _acl_role(match.group("grantee"), role_map),
+                    match.group("privileges"),
+                    _acl_role(match.group("grantor"), role_map),
+                )
+                if match
+                else item
+            )
+        renamed[oid] = dict(
+            row, owner=role_map.get(row["owner"], row["owner"]), acl=acl if row["acl"] is not None else None
+        )
+    return renamed
 
 
 def grant_statements(oid, acl):
@@ -121,9 +156,10 @@ def remove(new_conn, oids):
     return len(oids)
 
 
-def sync(old_conn, new_conn):
-    """Make the new side's large objects those of the old side; returns what was done."""
-    old = digests(old_conn)
+def sync(old_conn, new_conn, role_map=None):
+    """Make the new side's large objects those of the old side (owners and grantees renamed
+    by role_map, old side's name -> new side's); returns what was done."""
+    old = rename(digests(old_conn), role_map)
     new = digests(new_conn)
     to_copy, to_remove = plan(old, new)
     written = write(old_conn, new_conn, to_copy, old) if to_copy else 0

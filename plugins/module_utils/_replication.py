@@ -41,6 +41,7 @@ from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import (
     _large_objects,
     _pg,
     _schema_options,
+    _tenancy,
 )
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._cutover import (
     DATABASE_ROLES_SQL,
@@ -595,6 +596,8 @@ class Migration:
         log=None,
         subscription_password=None,
         schema_option_policy=_schema_options.POLICY_DROP,
+        instance=None,
+        role_map=None,
     ):
         self.source = source
         self.target_server = target.with_database("postgres") if target.database is None else target
@@ -613,6 +616,11 @@ class Migration:
                 % (", ".join(_schema_options.SCHEMA_OPTION_POLICIES), schema_option_policy)
             )
         self.schema_option_policy = schema_option_policy
+        self.instance = instance
+        self.role_map = dict(role_map or {})
+        problems = _tenancy.role_map_problems(self.role_map)
+        if problems:
+            raise ReplicationError("role_map: " + "; ".join(problems))
         # Option names the target refuses, by scope; check_schema_options fills it before any use.
         self.refused_options = _schema_options.refused_names([])
         self.check_mode = check_mode
@@ -620,7 +628,7 @@ class Migration:
         self.secrets = []
         for secret in (source.password, target.password, subscription_password):
             self.secrets.extend(secret_variants(secret))
-        self.result = {"copy": None, "would": [], "schema_options_dropped": []}
+        self.result = {"copy": None, "would": [], "schema_options_dropped": [], "target_roles": {}}
 
     # -- helpers -----------------------------------------------------------------------
     def _fail(self, text):
@@ -710,15 +718,72 @@ class Migration:
         """Roles the source database uses (owners, grantees and their direct members)."""
         return [row["name"] for row in _all(conn, DATABASE_ROLES_SQL)]
 
+    def _target_role(self, role):
+        return _tenancy.renamed(role, self.role_map)
+
+    def claim_names(self, source_conn, server_conn):
+        """The target names this instance needs (its database, its roles as role_map names
+        them): refused when another instance holds one, else claimed for this instance."""
+        roles = self.source_roles(source_conn)
+        self.result["target_roles"] = dict((role, self._target_role(role)) for role in roles)
+        if not self.instance:
+            return False, "no instance named: names are not claimed (a dedicated target)"
+        targets = [self._target_role(role) for role in roles]
+        found = _tenancy.collisions(
+            server_conn,
+            self.instance,
+            [self.target_database],
+            targets,
+            dict((self._target_role(role), role) for role in roles),
+        )
+        if found:
+            self._fail(
+                "instance %s cannot move to this target, its names collide with another tenant's: %s"
+                % (self.instance, _tenancy.describe(found))
+            )
+        if self.check_mode:
+            held = _tenancy.read_claims(server_conn)
+            wanted = [(_tenancy.DATABASE, self.target_database)] + [(_tenancy.ROLE, role) for role in targets]
+            claimed = ["%s %s" % key for key in wanted if key not in held]
+            if claimed:
+                self._would("claim for %s: %s" % (self.instance, ", ".join(claimed)))
+            return bool(claimed), None
+        try:
+            claimed = _tenancy.claim(server_conn, self.instance, [self.target_database], targets)
+        except _tenancy.TenancyError as error:
+            self._fail("instance %s cannot move to this target: %s" % (self.instance, error))
+        return bool(claimed), ", ".join(claimed) or None
+
+    def restrict_connect(self, server_conn):
+        """Only this instance's roles (and superusers) may connect to its database."""
+        if not self.instance:
+            return False, None
+        roles = sorted(set(self.result["target_roles"].values()))
+        if not _exists_database(server_conn, self.target_database):
+            if self.check_mode:
+                self._would("let only %s connect to %s" % (", ".join(roles), self.target_database))
+                return True, None
+            return False, None
+        statements = _tenancy.connect_statements(server_conn, self.target_database, roles)
+        for sql in statements:
+            if self.check_mode:
+                self._would(sql)
+            else:
+                server_conn.execute(sql)
+        return bool(statements), "; ".join(statements) or None
+
     def prepare_target_roles(self, source_conn, server_conn):
-        """Each role the database uses, created NOLOGIN (the cutover gives login roles their
-        login), and the memberships among them as on the source."""
+        """Each role the database uses, under its target name (role_map), created NOLOGIN (the
+        cutover gives login roles their login), and the memberships among them as on the source."""
         created = []
         roles = self.source_roles(source_conn)
-        for role in roles:
+        for source_role in roles:
+            role = self._target_role(source_role)
             if _one(server_conn, "SELECT 1 AS x FROM pg_roles WHERE rolname = %s", (role,)):
                 continue
-            sql = "CREATE ROLE %s NOLOGIN NOSUPERUSER NOREPLICATION" % quote_ident(role)
+            sql = "CREATE ROLE %s NOLOGIN NOSUPERUSER NOREPLICATION NOCREATEDB NOCREATEROLE" % quote_ident(
+                role
+            )
             if self.check_mode:
                 self._would(sql)
             else:
@@ -732,19 +797,20 @@ class Migration:
             "WHERE g.rolname = ANY(%s) AND m.rolname = ANY(%s) ORDER BY 1, 2",
             (roles, roles),
         ):
+            parent, member = self._target_role(row["parent"]), self._target_role(row["member"])
             if _one(
                 server_conn,
                 "SELECT 1 AS x FROM pg_auth_members a JOIN pg_roles g ON g.oid = a.roleid "
                 "JOIN pg_roles m ON m.oid = a.member WHERE g.rolname = %s AND m.rolname = %s",
-                (row["parent"], row["member"]),
+                (parent, member),
             ):
                 continue
-            sql = "GRANT %s TO %s" % (quote_ident(row["parent"]), quote_ident(row["member"]))
+            sql = "GRANT %s TO %s" % (quote_ident(parent), quote_ident(member))
             if self.check_mode:
                 self._would(sql)
             else:
                 server_conn.execute(sql)
-            granted.append("%s in %s" % (row["member"], row["parent"]))
+            granted.append("%s in %s" % (member, parent))
         detail = []
         if created:
             detail.append("created " + ", ".join(created))
@@ -761,7 +827,7 @@ class Migration:
             "pg_get_userbyid(d.datdba) AS owner, d.datdba = 10 AS owner_super "
             "FROM pg_database d JOIN pg_roles a ON a.oid = d.datdba WHERE d.datname = current_database()",
         )
-        owner = "" if info["owner_super"] else " OWNER %s" % quote_ident(info["owner"])
+        owner = "" if info["owner_super"] else " OWNER %s" % quote_ident(self._target_role(info["owner"]))
         sql = "CREATE DATABASE %s%s TEMPLATE template0 ENCODING %s LC_COLLATE %s LC_CTYPE %s" % (
             quote_ident(self.target_database),
             owner,
@@ -806,9 +872,24 @@ class Migration:
                 "pg_dump --section=pre-data of the source failed (exit %s): %s"
                 % (dump.returncode, dump.stderr.decode(errors="replace")[-2000:])
             )
-        schema = _schema_options.strip_script(
+        # Default privileges are post-data for pg_dump; the rest of post-data comes from the catalog.
+        post = subprocess.run(
+            self.pg_dump_command + ["--section=post-data", "--no-publications", "--no-subscriptions"],
+            env=self._client_env(self.source),
+            capture_output=True,
+            check=False,
+        )
+        if post.returncode != 0:
+            self._fail(
+                "pg_dump --section=post-data of the source failed (exit %s): %s"
+                % (post.returncode, post.stderr.decode(errors="replace")[-2000:])
+            )
+        default_privileges = _tenancy.default_privilege_lines(post.stdout.decode("utf-8", "surrogateescape"))
+        text = _schema_options.strip_script(
             dump.stdout.decode("utf-8", "surrogateescape"), self.refused_options
-        ).encode("utf-8", "surrogateescape")
+        )
+        text += "\n" + "\n".join(default_privileges) + "\n"
+        schema = _tenancy.rename_script(text, self.role_map).encode("utf-8", "surrogateescape")
         script = schema + ("\n" + BOOKKEEPING_SQL).encode()
         script += b"\nINSERT INTO odoo_migration.copy_state (key, value) VALUES ('pre_data', 'done');\n"
         restore = subprocess.run(
@@ -1328,9 +1409,11 @@ class Migration:
             log.run(
                 "target: options of the source's schema it refuses", self.check_schema_options, src, server
             )
+            log.run("target: names claimed for the instance", self.claim_names, src, server)
             log.run("source: helper schema, replica identity, publication", self.prepare_source, src)
             log.run("target: roles", self.prepare_target_roles, src, server)
             log.run("target: database", self.prepare_target_database, src, server)
+            log.run("target: only the instance's roles connect", self.restrict_connect, server)
             if self.check_mode and not _exists_database(server, self.target_database):
                 for phase in PHASES:
                     self._would(phase.replace("_", " "))
@@ -1418,7 +1501,7 @@ class Migration:
         try:
             src.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             src.execute("SET TRANSACTION SNAPSHOT %s" % quote_literal(snapshot))
-            done = _large_objects.sync(src, tgt)
+            done = _large_objects.sync(src, tgt, self.role_map)
             src.execute("ROLLBACK")
         except _pg.psycopg.Error as error:
             self._fail("copying large objects failed: %s" % _pg.error_text(error, self.secrets))
@@ -1535,6 +1618,8 @@ class Migration:
                 for item in self.result["schema_options_dropped"]
             ],
             large_objects=self.result.get("large_objects"),
+            instance=self.instance,
+            target_roles=self.result["target_roles"],
         )
         self.result["changed"] = self.log.changed or bool(self.result["would"])
         return self.result
@@ -1546,7 +1631,13 @@ class Migration:
 
 
 def remove(
-    source, target, slot=DEFAULT_SLOT, target_database=None, drop_target_database=False, check_mode=False
+    source,
+    target,
+    slot=DEFAULT_SLOT,
+    target_database=None,
+    drop_target_database=False,
+    check_mode=False,
+    instance=None,
 ):
     """Drop subscription (target), slot, publication and helper schema (source), and the
     target's bookkeeping (or the whole target database). Returns (changed, steps)."""
@@ -1583,6 +1674,8 @@ def remove(
                 done.append("drop target database %s" % target_database)
                 if not check_mode:
                     server.execute("DROP DATABASE %s WITH (FORCE)" % quote_ident(target_database))
+                    if instance and _tenancy.release_database(server, instance, target_database):
+                        done.append("release the claim of %s on %s" % (instance, target_database))
         finally:
             server.close()
         actions.extend(done)

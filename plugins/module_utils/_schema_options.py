@@ -265,18 +265,15 @@ def strip_statement(line, names):
     return line
 
 
-def strip_script(script, names):
-    """The pg_dump script with the refused options removed; function bodies are left alone."""
-    if not names["column"] and not names["relation"]:
-        return script
+def rewrite_statement_lines(script, starts, rewrite):
+    """The pg_dump script with each line that starts one of `starts` (outside a dollar-quoted
+    function body) replaced by rewrite(line); None from rewrite keeps the line."""
     lines = []
     open_tag = None
     for line in script.split("\n"):
-        if open_tag is None and line.startswith(_STATEMENT_STARTS):
-            stripped = strip_statement(line, names)
-            lines.append(
-                "-- odoo_migration: dropped options the target refuses" if stripped is None else stripped
-            )
+        if open_tag is None and line.startswith(starts):
+            rewritten = rewrite(line)
+            lines.append(line if rewritten is None else rewritten)
         else:
             lines.append(line)
         for tag in _DOLLAR_TAG.findall(line):
@@ -285,6 +282,18 @@ def strip_script(script, names):
             elif tag == open_tag:
                 open_tag = None
     return "\n".join(lines)
+
+
+def strip_script(script, names):
+    """The pg_dump script with the refused options removed; function bodies are left alone."""
+    if not names["column"] and not names["relation"]:
+        return script
+
+    def strip(line):
+        stripped = strip_statement(line, names)
+        return "-- odoo_migration: dropped options the target refuses" if stripped is None else stripped
+
+    return rewrite_statement_lines(script, _STATEMENT_STARTS, strip)
 
 
 def refused_on_target(source_conn, target_conn):

@@ -116,6 +116,7 @@ options:
     default: true
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - sysgenpro.odoo_migration.tenancy
 attributes:
   check_mode:
     support: full
@@ -213,6 +214,7 @@ def argument_spec():
         chunk_rows=dict(type="int", default=_compare.DEFAULT_CHUNK_ROWS),
         max_differences=dict(type="int", default=_compare.DEFAULT_MAX_DIFFERENCES),
         sequences=dict(type="bool", default=True),
+        role_map=dict(type="dict", default={}),
     )
 
 
@@ -232,6 +234,7 @@ def main():
             chunk_rows=params["chunk_rows"],
             max_differences=params["max_differences"],
             compare_sequence_values=params["sequences"],
+            role_map=params["role_map"],
         )
     except _pg.PgError as error:
         module.fail_json(msg=str(error))

@@ -120,6 +120,7 @@ options:
     description:
       - The roles the applications log in with on the old side (for Odoo the C(db_user) of C(odoo.conf)).
       - Fencing is cluster-wide (roles are), so every session of these roles on the old server ends.
+      - Always the source's names; on the target they are renamed by O(role_map).
       - Superusers, replication roles and the migration's own login are refused.
     type: list
     elements: str
@@ -170,6 +171,7 @@ options:
     default: false
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - sysgenpro.odoo_migration.tenancy
 attributes:
   check_mode:
     support: full
@@ -224,6 +226,18 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+application_roles:
+  description: O(application_roles), the roles fenced and unfenced on the source.
+  returned: always
+  type: list
+  elements: str
+  sample: [odoo]
+target_application_roles:
+  description: The same roles as the target names them (O(role_map)); fenced and unfenced there.
+  returned: always
+  type: list
+  elements: str
+  sample: [odoo_legacy_vm_1]
 state:
   description: C(ready) before a run, C(switched) after it, C(done) when there was nothing left to do.
   returned: always
@@ -340,6 +354,7 @@ def argument_spec():
         max_lag_bytes=dict(type="int", default=_cutover.DEFAULT_MAX_LAG_BYTES),
         max_lag_seconds=dict(type="float", default=_cutover.DEFAULT_MAX_LAG_SECONDS),
         reestablish_forward=dict(type="bool", default=False),
+        role_map=dict(type="dict", default={}),
     )
 
 
@@ -363,6 +378,7 @@ def main():
             max_lag_seconds=params["max_lag_seconds"],
             reestablish_forward=params["reestablish_forward"],
             check_mode=module.check_mode,
+            role_map=params["role_map"],
         )
     except _cutover.CutoverError as error:
         report = dict(error.report)

@@ -42,6 +42,7 @@ requirements:
   - pg_dump and psql of the target's major version, reachable through O(pg_dump_command) and O(psql_command)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - sysgenpro.odoo_migration.tenancy
 attributes:
   check_mode:
     support: full
@@ -181,6 +182,16 @@ options:
     type: str
     default: drop
     choices: [drop, refuse]
+  instance:
+    description:
+      - The instance this database belongs to (the inventory host of its VM). On a target that several
+        instances share, the database and the roles it needs (named by O(role_map)) are claimed for it in
+        the target's maintenance database (C(odoo_migration.tenant_claim)), CONNECT on the database is given
+        to its roles only (never to C(PUBLIC)), and a name another instance holds, or a database that exists
+        and nobody claimed, fails the run before anything is changed, naming the fix.
+      - Unset, nothing is claimed and CONNECT is left as PostgreSQL creates it (a target of its own).
+      - With O(state=absent) and O(drop_target_database), the database's claim is released.
+    type: str
   pg_dump_command:
     description:
       - argv of the pg_dump to run (the target's major version). The connection is passed in the
@@ -322,16 +333,25 @@ large_objects:
   returned: when the copy ran in this run
   type: dict
   sample: {objects: 1, copied: 1, removed: 0, bytes_copied: 27}
+target_roles:
+  description:
+    - Each role the database uses on the source and its name on the target (O(role_map)).
+  returned: state=replicating
+  type: dict
+  sample: {odoo: odoo_legacy_vm_1, lab_reporting: lab_reporting_legacy_vm_1, lab_bi: lab_bi}
 journal:
   description:
     - What the audit callback keeps in the host's journal (the record's C(details)) - the target database,
-      the options left out (C(scope), C(option), C(objects)) and the large objects copied in this run.
+      the options left out (C(scope), C(option), C(objects)), the large objects copied in this run, the
+      instance and the target's name of each of its roles (C(target_roles)).
   returned: state=replicating
   type: dict
   sample:
     database: acme
     schema_options_dropped: [{scope: column, option: pg_attver, objects: 2412}]
     large_objects: {objects: 1, copied: 1, removed: 0, bytes_copied: 27}
+    instance: legacy-vm-1
+    target_roles: {odoo: odoo_legacy_vm_1}
 would:
   description: In check mode, what the module would do.
   returned: always
@@ -375,6 +395,8 @@ def argument_spec():
         pg_dump_command=dict(type="list", elements="str", default=["pg_dump"]),
         psql_command=dict(type="list", elements="str", default=["psql"]),
         drop_target_database=dict(type="bool", default=False),
+        instance=dict(type="str"),
+        role_map=dict(type="dict", default={}),
         state=dict(type="str", default="replicating", choices=["replicating", "absent"]),
     )
 
@@ -414,6 +436,7 @@ def main():
                 target_database=params["target_database"],
                 drop_target_database=params["drop_target_database"],
                 check_mode=module.check_mode,
+                instance=params["instance"],
             )
             module.exit_json(
                 changed=changed, steps=steps, actions=actions, would=actions if module.check_mode else []
@@ -432,6 +455,8 @@ def main():
             check_mode=module.check_mode,
             subscription_password=given.get("password"),
             schema_option_policy=params["schema_option_policy"],
+            instance=params["instance"],
+            role_map=params["role_map"],
         )
         result = migration.run()
     except (_pg.PgError, _pg.psycopg.Error) as error:
