@@ -128,6 +128,8 @@ def plan_defaults(host, wave, facts, measurements, settings):
         "target_postgresql_version": settings["target_postgresql_version"],
         "tenancy": settings["tenancy"],
         "namespace": settings["namespace_prefix"] + slug,
+        # Each role of the instance and its name on the target (roles are cluster-wide, tenants are not).
+        "target_roles": dict(settings.get("target_roles") or {}),
         "sizes": {
             "database_volume_gib": _ceil_gib(database_bytes, 2.0),
             "filestore_volume_gib": _ceil_gib(filestore_bytes, 1.5),

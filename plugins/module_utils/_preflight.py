@@ -20,7 +20,8 @@ __metaclass__ = type
 import re
 import time
 
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _pg, _schema_options
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _pg, _schema_options, _tenancy
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._cutover import DATABASE_ROLES_SQL
 
 APPLICATION_NAME = "odoo_migration_preflight"
 BLOCKER = "blocker"
@@ -61,7 +62,7 @@ CONCERN_IDS = frozenset(
     collation_version_mismatch target_version_older target_wal_level target_logical_replication_workers
     target_max_replication_slots target_max_wal_senders target_superuser_missing target_is_source
     target_database_exists encoding_mismatch collation_mismatch collation_provider
-    locale_missing_on_target collation_version_differs schema_option_refused
+    locale_missing_on_target collation_version_differs schema_option_refused tenant_collision
     """.split()
 )
 
@@ -1043,10 +1044,25 @@ def compare_locale(source, target):
     return concerns
 
 
+def check_tenancy(collisions):
+    """Names this instance needs on a shared target that another instance holds."""
+    return [
+        concern(
+            "tenant_collision",
+            BLOCKER,
+            "target %s %s" % (item["kind"], item["name"]),
+            item["problem"],
+            item["fix"],
+        )
+        for item in collisions or []
+    ]
+
+
 def check_target_database(source, target):
     """The source database's name already taken on the target."""
     existing = target.get("same_name_database")
-    if not existing:
+    if not existing or target.get("tenant_collisions") is not None:
+        # Named instance: its own earlier copy is no concern, anybody else's is a collision.
         return []
     database = source.get("database")
     tables = existing.get("user_tables")
@@ -1590,6 +1606,15 @@ def collect_target_databases(conn, source_database):
     return found.get("template1"), same
 
 
+def collect_roles(conn):
+    """The roles the database uses (owners, grantees and their direct members), with their login."""
+    return _all(
+        conn,
+        "SELECT r.rolname::text AS name, r.rolcanlogin AS can_login FROM pg_roles r"
+        " WHERE r.rolname IN (" + DATABASE_ROLES_SQL + ") ORDER BY 1",
+    )
+
+
 def count_user_tables(conn):
     return _one(
         conn,
@@ -1678,6 +1703,7 @@ def read_source(conn, long_transaction_seconds):
         steps["sequences"] = collect_sequences(conn)
         steps["extensions"] = collect_extensions(conn)
         steps["objects"] = collect_objects(conn)
+        steps["roles"] = collect_roles(conn)
         steps["schema_options"] = _schema_options.collect_source_options(conn)
         steps["slots"] = collect_slots(conn, server["version_num"])
         steps["publications"] = collect_publications(conn, server["version_num"])
@@ -1687,7 +1713,9 @@ def read_source(conn, long_transaction_seconds):
     return steps
 
 
-def read_target(conn, source_database):
+def read_target(conn, source_database, tenancy=None):
+    """The target's catalogs; tenancy: {instance, role_map, roles} to look for names another
+    instance holds there."""
     with conn.transaction():
         target = collect_server(conn)
         target["available_extensions"] = collect_available_extensions(conn)
@@ -1695,6 +1723,16 @@ def read_target(conn, source_database):
             conn, source_database
         )
         target["locales"] = collect_locales(conn)
+        if tenancy:
+            role_map = tenancy["role_map"]
+            names = [_tenancy.renamed(role, role_map) for role in tenancy["roles"]]
+            target["tenant_collisions"] = _tenancy.collisions(
+                conn,
+                tenancy["instance"],
+                [source_database],
+                names,
+                dict((_tenancy.renamed(role, role_map), role) for role in tenancy["roles"]),
+            )
     return target
 
 
@@ -1738,6 +1776,7 @@ def classify(source_read, target=None, wal_rate=None, options=None):
         concerns.extend(check_target_database(server, target))
         concerns.extend(compare_locale(server, target))
         concerns.extend(check_schema_options(target.get("schema_options_refused")))
+        concerns.extend(check_tenancy(target.get("tenant_collisions")))
         target_view = _server_view(target)
         target_view["database_exists"] = target.get("same_name_database") is not None
     concerns = sort_concerns(concerns)
@@ -1755,6 +1794,11 @@ def classify(source_read, target=None, wal_rate=None, options=None):
         "sequences": [sequence_entry(row) for row in sequences],
         "extensions": extensions,
         "large_objects": large_objects,
+        "roles": [
+            dict(row, target_name=_tenancy.renamed(row["name"], options.get("role_map") or {}))
+            for row in source_read.get("roles", [])
+        ],
+        "target_roles": options.get("role_map"),
         "schema_options_refused": target.get("schema_options_refused", []) if target else None,
         "slots": source_read.get("slots", []),
         "publications": source_read.get("publications", []),
@@ -1776,8 +1820,15 @@ def run_preflight(
     replica_identity_policy=POLICY_REFUSE,
     connect=None,
     sleep=time.sleep,
+    instance=None,
+    application_role=None,
+    role_map=None,
 ):
     """Read source (and target) and classify. source, target: _pg.PgEndpoint.
+
+    instance: the instance the database belongs to; its roles are named on the target by
+    role_map (None: the default rule of _tenancy.default_role_map for application_role), and
+    names another instance holds on the target are blockers.
 
     Raises _pg.PgConnectError / _pg.PgError with messages that carry no password.
     """
@@ -1793,11 +1844,18 @@ def run_preflight(
             wal_rate = _guarded(source, "the WAL rate", sample_wal_rate, conn, wal_sample_seconds, sleep)
     finally:
         conn.close()
+    if instance and role_map is None:
+        role_map = _tenancy.default_role_map(instance, application_role, source_read.get("roles", []))
+    tenancy = None
+    if instance:
+        tenancy = dict(
+            instance=instance, role_map=role_map, roles=[r["name"] for r in source_read.get("roles", [])]
+        )
     target_read = None
     if target is not None:
         conn = _open(target, connect)
         try:
-            target_read = _guarded(target, "the target catalogs", read_target, conn, source.database)
+            target_read = _guarded(target, "the target catalogs", read_target, conn, source.database, tenancy)
         finally:
             conn.close()
         _count_existing_target_tables(target, source.database, target_read, connect)
@@ -1812,6 +1870,7 @@ def run_preflight(
             "replica_identity_policy": replica_identity_policy,
             "long_transaction_seconds": long_transaction_seconds,
             "wal_budget_bytes": wal_budget_bytes,
+            "role_map": role_map if instance else None,
         },
     )
 

@@ -107,6 +107,24 @@ options:
         description: Seconds to wait for the connection.
         type: int
         default: 10
+  instance:
+    description:
+      - The instance the database belongs to (the inventory host of its VM), on a target other instances
+        may share. With O(target), every name it needs there (the database, its roles as O(role_map) names
+        them) that another instance holds, or a database that exists and no instance claimed, is a
+        C(tenant_collision) blocker naming the fix; its own earlier copy is no concern.
+    type: str
+  application_role:
+    description:
+      - The role the instance's Odoo logs in with on the source (its C(db_user)); with O(instance) and
+        without O(role_map), it is renamed to C(<role>_<instance>) on the target.
+    type: str
+  role_map:
+    description:
+      - Source role name to target role name (the plan's C(target_roles)); used with O(instance).
+      - Omitted, the application role and every role of the database that cannot log in get
+        C(<role>_<instance>), and login roles keep their names; RV(target_roles) returns that map.
+    type: dict
   wal_sample_seconds:
     description:
       - How long to sample the source's WAL rate (C(pg_current_wal_lsn()) read twice this many seconds apart).
@@ -405,6 +423,19 @@ extensions:
       description: The target's default version of it, C(null) if absent or without O(target).
       type: str
       sample: "1.1"
+roles:
+  description:
+    - The roles the source database uses (owners, grantees and their direct members), whether each can
+      log in, and its name on the target (C(target_name)).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{name: odoo, can_login: true, target_name: odoo_legacy_vm_1}]
+target_roles:
+  description: The role map in force with O(instance) (given, or the default rule); null without it.
+  returned: success
+  type: dict
+  sample: {odoo: odoo_legacy_vm_1, lab_reporting: lab_reporting_legacy_vm_1}
 large_objects:
   description: Number of large objects in the source database.
   returned: success
@@ -547,6 +578,9 @@ def argument_spec():
         long_transaction_seconds=dict(type="int", default=300),
         wal_budget_bytes=dict(type="int"),
         replica_identity_policy=dict(type="str", default="refuse", choices=list(REPLICA_IDENTITY_POLICIES)),
+        instance=dict(type="str"),
+        application_role=dict(type="str"),
+        role_map=dict(type="dict"),
     )
 
 
@@ -571,6 +605,9 @@ def main():
             long_transaction_seconds=params["long_transaction_seconds"],
             wal_budget_bytes=params["wal_budget_bytes"],
             replica_identity_policy=params["replica_identity_policy"],
+            instance=params["instance"],
+            application_role=params["application_role"],
+            role_map=params["role_map"],
         )
     except _pg.PgError as error:
         module.fail_json(msg=str(error))

@@ -632,3 +632,20 @@ def test_classify_builds_the_whole_result():
     source_only = pf.classify(read, None, None, {"replica_identity_policy": "full"})
     assert source_only["target"] is None
     assert ("replica_identity_missing", "warning") in ids(source_only["concerns"])
+
+
+def test_a_name_another_instance_holds_on_the_target_is_a_blocker_and_replaces_the_existing_warning():
+    collision = dict(
+        kind="role",
+        name="odoo",
+        holder="legacy-vm-1",
+        problem="role odoo on the target belongs to instance legacy-vm-1",
+        fix="its own name on the target: in plan.yml, target_roles: {odoo: odoo_legacy_vm_2}",
+    )
+    concerns = pf.check_tenancy([collision])
+    assert ids(concerns) == [("tenant_collision", "blocker")]
+    assert "target_roles: {odoo: odoo_legacy_vm_2}" in concerns[0]["fix"]
+    existing = dict(target_server()["template_database"], name="acme", user_tables=3)
+    # A named instance's own earlier copy is no concern; anybody else's comes as a collision.
+    target = target_server(same_name_database=existing, tenant_collisions=[])
+    assert pf.check_target_database(source_server(), target) == []
