@@ -84,7 +84,23 @@ def image_config(instance, databases, overrides=None):
         if key in settings and settings[key].get("value") is not None:
             config[key] = settings[key]["value"]
     config["dbfilter"] = database_filter(instance, databases)
+    # The databases the containers serve and schedule: the cron lists db_name, never every
+    # database its role can see on a target other instances share.
+    config["db_name"] = sorted(databases)
     config.update(overrides or {})
+    served = config.get("db_name") or []
+    served = served.split(",") if isinstance(served, str) else list(served)
+    foreign = sorted(set(name.strip() for name in served) - set(databases))
+    if not served or foreign:
+        raise AnsibleFilterError(
+            "db_name %s in the overrides would let the containers serve or schedule %s, which are not this "
+            "instance's databases (%s): remove db_name from the overrides"
+            % (
+                config.get("db_name"),
+                ", ".join(foreign) or "every database its role sees",
+                ", ".join(databases),
+            )
+        )
     return config
 
 

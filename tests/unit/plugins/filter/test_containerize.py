@@ -149,3 +149,18 @@ def test_filter_module_exposes_the_filters():
     filters = containerize.FilterModule().filters()
     assert filters["image_config"] is containerize.image_config
     assert set(filters) >= {"image_requirements", "upstream_map", "public_hosts", "addon_sources"}
+
+
+def test_the_containers_serve_and_schedule_only_the_instances_databases():
+    config = containerize.image_config(_profile(), ["initech", "globex"])
+    assert config["db_name"] == ["globex", "initech"]
+    assert (
+        containerize.image_config(_profile(), ["globex", "initech"], {"db_name": "globex"})["db_name"]
+        == "globex"
+    )
+
+
+@pytest.mark.parametrize("db_name", ["acme,globex", [], ""])
+def test_a_db_name_override_that_reaches_beyond_the_instance_is_refused(db_name):
+    with pytest.raises(AnsibleFilterError, match="not this instance's databases"):
+        containerize.image_config(_profile(), ["globex"], {"db_name": db_name})
