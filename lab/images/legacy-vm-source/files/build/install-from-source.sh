@@ -62,13 +62,17 @@ done
 install -d -o erp -g erp -m 0750 /srv/odoo-erp /srv/odoo-erp/data /var/log/odoo-erp
 install -d -m 0755 /etc/odoo-erp
 
-# 5. PostgreSQL 17 on port 5433, a login role for erp (peer over the socket), and no
-#    role left behind by the package.
+# 5. PostgreSQL 17 on port 5433. Odoo's database role is `odoo` (the usual name, as on the
+#    packaged VM), reached by the OS user erp through a peer map over the socket.
 sed -i -E 's/^port = 5432\b/port = 5433/' /etc/postgresql/17/main/postgresql.conf
 grep -q '^port = 5433' /etc/postgresql/17/main/postgresql.conf
+echo 'odoo_erp        erp                     odoo' >> /etc/postgresql/17/main/pg_ident.conf
+sed -i -E 's/^(local\s+all\s+all\s+peer)/local   all             odoo                                    peer map=odoo_erp\n\1/' \
+  /etc/postgresql/17/main/pg_hba.conf
+grep -q '^local   all             odoo .*map=odoo_erp' /etc/postgresql/17/main/pg_hba.conf
 pg_ctlcluster 17 main start
-runuser -u postgres -- createuser --port=5433 --createdb --no-superuser --no-createrole erp
 runuser -u postgres -- dropuser --port=5433 --if-exists odoo
+runuser -u postgres -- createuser --port=5433 --createdb --no-superuser --no-createrole odoo
 pg_ctlcluster 17 main stop
 
 # 6. The venv must import the tree and the addon's dependency it was built for.
