@@ -128,6 +128,10 @@ class PgPair:
         self.network = network or NETWORK
 
     # -- addresses -------------------------------------------------------------------
+    @staticmethod
+    def is_source(side):
+        return side.startswith("src")
+
     def container(self, side):
         return self.sides[side]["container"]
 
@@ -186,23 +190,22 @@ class PgPair:
         docker("network", "create", self.network)
         src_image = image_tag("odoo-mig/legacy-vm")
         tgt_image = image_tag("odoo-mig/target-postgres")
-        src_pw = self._write_password("src")
-        tgt_pw = self._write_password("tgt")
         common = ["--network", self.network, "--stop-signal", "SIGINT"]
-        docker(
-            "run", "-d", "--name", self.container("src"), *common,
-            "--network-alias", self.container("src"),
-            "-p", f"127.0.0.1:{self.sides['src']['port']}:5432",
-            "-v", f"{src_pw}:/run/secrets/postgres_password:ro",
-            "--entrypoint", "/bin/bash", src_image, "-c", SOURCE_START,
-        )  # fmt: skip
-        docker(
-            "run", "-d", "--name", self.container("tgt"), *common,
-            "--network-alias", self.container("tgt"),
-            "-p", f"127.0.0.1:{self.sides['tgt']['port']}:5432",
-            "-v", f"{tgt_pw}:/run/secrets/postgres_password:ro",
-            tgt_image,
-        )  # fmt: skip
+        # Every side named src* is a PostgreSQL 17 source (a legacy VM); tgt is the target.
+        for side in self.sides:
+            password = self._write_password(side)
+            image = (
+                ["--entrypoint", "/bin/bash", src_image, "-c", SOURCE_START]
+                if self.is_source(side)
+                else [tgt_image]
+            )
+            docker(
+                "run", "-d", "--name", self.container(side), *common,
+                "--network-alias", self.container(side),
+                "-p", f"127.0.0.1:{self.sides[side]['port']}:5432",
+                "-v", f"{password}:/run/secrets/postgres_password:ro",
+                *image,
+            )  # fmt: skip
         for side in self.sides:
             self.wait_ready(side)
         return self
@@ -228,7 +231,7 @@ class PgPair:
     def psql(self, side, sql, dbname=DATABASE, check=True, timeout=300):
         """Run SQL through psql inside the container as postgres (peer auth on the socket);
         return CompletedProcess. stdout is unaligned, tuples only, '|' separated."""
-        socket_dir = "/tmp" if side == "src" else "/var/run/postgresql"
+        socket_dir = "/tmp" if self.is_source(side) else "/var/run/postgresql"
         run = docker(
             "exec", "-i", "-u", "postgres", self.container(side),
             "psql", "-h", socket_dir, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", dbname,

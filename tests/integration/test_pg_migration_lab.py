@@ -34,6 +34,8 @@ pytestmark = pytest.mark.lab
 HOST = "legacy-vm-1"
 DATABASE = "acme"
 APP_ROLE = "odoo"
+# The application's own role on the shared target (the plan's target_roles, named from the instance).
+TARGET_APP_ROLE = "odoo_legacy_vm_1"
 TABLE = "lab_cutover_writer"
 SETTINGS = ("wal_level", "max_replication_slots", "max_wal_senders")
 HBA_MARKER = "# {mark} lab cutover writer (tests/integration/test_pg_migration_lab.py)"
@@ -248,6 +250,9 @@ class LabSnapshot:
 
     def __init__(self):
         self.target_roles = {r[0] for r in rows(target_ep(dbname="postgres"), "SELECT rolname FROM pg_roles")}
+        self.target_claims = bool(
+            rows(target_ep(dbname="postgres"), "SELECT 1 FROM pg_namespace WHERE nspname = 'odoo_migration'")
+        )
         self.target_databases = {
             r[0] for r in rows(target_ep(dbname="postgres"), "SELECT datname FROM pg_database")
         }
@@ -305,6 +310,13 @@ def restore_lab(snapshot):
                     target_ep(dbname="postgres"),
                     sql.SQL("DROP ROLE {}").format(sql.Identifier(role)),
                 )
+    if not snapshot.target_claims:
+        step(
+            "forget the claims on the target",
+            run_sql,
+            target_ep(dbname="postgres"),
+            sql.SQL("DROP SCHEMA IF EXISTS odoo_migration CASCADE"),
+        )
     # Source: what the migration left, then what the test itself changed.
     step("source subscriptions", drop_subscriptions, source_ep())
     step("source slots", drop_slots, source_ep())
@@ -482,10 +494,12 @@ def test_discover_replicate_cutover_rollback_finalize_with_a_writer(lab):
     run_sql(
         target_ep(dbname="postgres"),
         sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(
-            sql.Identifier(APP_ROLE), sql.Literal(lab["writer_password"])
+            sql.Identifier(TARGET_APP_ROLE), sql.Literal(lab["writer_password"])
         ),
     )
-    back_writer = Writer(target_ep(user=APP_ROLE, password=lab["writer_password"]), 10_000_000, "target")
+    back_writer = Writer(
+        target_ep(user=TARGET_APP_ROLE, password=lab["writer_password"]), 10_000_000, "target"
+    )
     back_writer.start()
     try:
         time.sleep(2)

@@ -22,7 +22,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import yaml
-from conftest import LEGACY_VMS, lab_secret, run_playbook
+from conftest import LEGACY_VMS, STATE_DIR, lab_secret, run_playbook
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".build" / "collections"))
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._journal import read_journal  # noqa: E402
@@ -34,6 +34,9 @@ pytestmark = pytest.mark.lab
 
 MOVED, FAILED = "legacy-vm-1", "legacy-vm-2"
 WRITER_HOST_HEADER = "legacy-vm-1.lab.internal"
+# Both VMs' Odoo log in as `odoo` on their own PostgreSQL; on the shared target each has its own role.
+TARGET_ROLES = {MOVED: "odoo_legacy_vm_1", FAILED: "odoo_legacy_vm_2"}
+DATABASES = {MOVED: ["acme"], FAILED: ["globex", "initech"]}
 
 
 def source_acme():
@@ -118,6 +121,16 @@ def wave(tmp_path_factory):
     )
     writer = JsonRpcWriter(session)
     writer.start()
+    # The other tenant's users write too, while it moves and rolls back.
+    failed_writer = JsonRpcWriter(
+        OdooSession(
+            f"http://127.0.0.1:{LEGACY_VMS[FAILED]['lab_http_port']}",
+            "globex.lab.internal",
+            "globex",
+            lab_secret("odoo-admin-password")[0],
+        )
+    )
+    failed_writer.start()
     large_objects = LargeObjectWriter()
     large_objects.start()
     started = time.monotonic()
@@ -137,13 +150,40 @@ def wave(tmp_path_factory):
     time.sleep(3)
     writer.stop.set()
     writer.join(15)
+    failed_writer.stop.set()
+    failed_writer.join(15)
+    # The moved host's containers have had the whole wave to run their scheduled jobs.
+    cron_log = docker_output(["logs", f"odoo-{MOVED}-cron"], stderr=True)
+    # The wave's own report, before the re-run below writes one for the moved host alone.
+    report_text = (state / "reports" / "wave-wave1.md").read_text()
+    rerun_rc, rerun_report, rerun_output = run_playbook(
+        "wave.yml",
+        "--limit",
+        MOVED,
+        "-e",
+        "wave=wave1",
+        "-e",
+        f"odoo_migration_state_dir={state}",
+        timeout=900,
+    )
     large_objects.stop.set()
     large_objects.join(15)
     print(
         f"wave.yml: rc={rc} in {seconds:.1f} s; "
         f"writer: {len(writer.acknowledged)} acknowledged, {writer.errors} errors"
     )
-    yield dict(rc=rc, report=report, output=output, state=state, writer=writer, large_objects=large_objects)
+    yield dict(
+        rc=rc,
+        report=report,
+        output=output,
+        state=state,
+        writer=writer,
+        failed_writer=failed_writer,
+        large_objects=large_objects,
+        cron_log=cron_log,
+        report_text=report_text,
+        rerun=(rerun_rc, rerun_report, rerun_output),
+    )
 
     back_rc, _report, back_output = run_playbook(
         "app_rollback.yml", "--limit", MOVED, "-e", f"odoo_migration_state_dir={state}", timeout=900
@@ -158,9 +198,10 @@ def wave(tmp_path_factory):
     assert clear_rc == 0, clear_output[-3000:]
 
 
-def docker_output(args):
+def docker_output(args, stderr=False):
     """What a docker command printed, stripped; an error prints nothing, so the assertion names it."""
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=False).stdout.strip()
+    run = subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
+    return (run.stdout + (run.stderr if stderr else "")).strip()
 
 
 def state_file(wave, host, name):
@@ -269,5 +310,89 @@ def test_the_failed_vm_rolled_back_alone_and_serves_again(wave):
     assert unit == "active"
     stopped = docker_output(["inspect", "-f", "{{.State.Running}}", f"odoo-{FAILED}-web"])
     assert stopped == "false"
-    report = (wave["state"] / "reports" / "wave-wave1.md").read_text()
+    report = wave["report_text"]
     assert f"| {MOVED} | moved |" in report and f"| {FAILED} | rolled_back |" in report
+
+
+def _target_login(host, database):
+    """The target as the host's containers log in: its own role and its generated password."""
+    endpoint = target(database)
+    secret = STATE_DIR / "secrets" / "migration" / host / "target-db-password"
+    endpoint.update(user=TARGET_ROLES[host], password=secret.read_text().strip())
+    return endpoint
+
+
+def test_each_instance_runs_as_its_own_role_on_the_shared_target(wave):
+    env = docker_output(["inspect", "-f", "{{range .Config.Env}}{{println .}}{{end}}", f"odoo-{MOVED}-web"])
+    assert f"PGUSER={TARGET_ROLES[MOVED]}" in env.splitlines()
+    with psycopg.connect(**target("postgres")) as conn:
+        owners = dict(
+            conn.execute(
+                "SELECT datname, pg_get_userbyid(datdba) FROM pg_database WHERE datname = ANY(%s)",
+                (DATABASES[MOVED] + DATABASES[FAILED],),
+            ).fetchall()
+        )
+        assert owners == {
+            "acme": TARGET_ROLES[MOVED],
+            "globex": TARGET_ROLES[FAILED],
+            "initech": TARGET_ROLES[FAILED],
+        }
+        # The source's shared name exists nowhere on the target: no tenant can act as the other.
+        assert conn.execute("SELECT count(*) FROM pg_roles WHERE rolname = 'odoo'").fetchone()[0] == 0
+        moved = conn.execute(
+            "SELECT rolcanlogin, shobj_description(oid, 'pg_authid'),"
+            " (SELECT setconfig FROM pg_db_role_setting s WHERE s.setrole = r.oid AND s.setdatabase = 0)"
+            " FROM pg_roles r WHERE rolname = %s",
+            (TARGET_ROLES[MOVED],),
+        ).fetchone()
+        # The other tenant's rollback fenced its own role, not this one.
+        assert moved == (True, None, None), moved
+        for role, database in ((TARGET_ROLES[FAILED], "acme"), (TARGET_ROLES[MOVED], "globex")):
+            allowed = conn.execute("SELECT has_database_privilege(%s, %s, 'CONNECT')", (role, database))
+            assert allowed.fetchone()[0] is False, (role, database)
+    # The moved host's password still works (the other's move did not change it); only its own databases.
+    with psycopg.connect(**_target_login(MOVED, "acme")) as conn:
+        assert conn.execute("SELECT current_user").fetchone()[0] == TARGET_ROLES[MOVED]
+    with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
+        psycopg.connect(**_target_login(MOVED, "globex")).close()
+
+
+def test_the_moved_instances_cron_never_looked_at_the_other_tenants_databases(wave):
+    assert wave["cron_log"], "no log from the cron container"
+    for database in DATABASES[FAILED]:
+        assert database not in wave["cron_log"], f"the cron of {MOVED} named {database}"
+
+
+def test_the_other_tenants_writes_are_on_its_vm_after_its_rollback(wave):
+    names = wave["failed_writer"].acknowledged
+    assert len(names) > 20, "the second tenant's writer got too few writes through"
+    source = dict(source_acme(), port=LEGACY_VMS[FAILED]["lab_pg_host_port"], dbname="globex")
+    source["password"] = lab_secret(f"{FAILED}-source-postgres-password")[0]
+    with psycopg.connect(**source) as conn:
+        present = {
+            row[0] for row in conn.execute("SELECT name FROM res_partner WHERE name = ANY(%s)", (names,))
+        }
+    assert sorted(set(names) - present) == []
+
+
+def test_the_report_and_the_journal_name_each_instances_role(wave):
+    report = wave["report_text"]
+    for role in TARGET_ROLES.values():
+        assert f"odoo -> {role}" in report, report
+    records = read_journal(str(wave["state"] / MOVED / "journal.jsonl"))
+    copies = [r for r in records if r.get("module") == "sysgenpro.odoo_migration.pg_logical_migration"]
+    roles = [d["target_roles"] for r in copies for d in r.get("details", []) if d.get("target_roles")]
+    assert roles and roles[0]["odoo"] == TARGET_ROLES[MOVED]
+    assert roles[0]["lab_reporting"] == "lab_reporting_legacy_vm_1"
+
+
+def test_a_rerun_of_the_moved_host_changes_nothing_after_the_other_rolled_back(wave):
+    rc, report, output = wave["rerun"]
+    assert rc == 0, output[-3000:]
+    changed = [
+        task["task"]["name"]
+        for play in report["plays"]
+        for task in play["tasks"]
+        if task["hosts"].get(MOVED, {}).get("changed")
+    ]
+    assert report["stats"][MOVED]["changed"] == 0, changed
