@@ -23,14 +23,24 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _large_objects, _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import (
+    _large_objects,
+    _pg,
+    _snapshot_holder,
+)
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._cutover import (
     HELPER_SCHEMA,
     SEQUENCE_LIST_SQL,
+    SNAPSHOT_HOLDER_NAME,
     ident,
     qualified,
     read_sequences,
 )
+
+try:
+    from psycopg import sql as _sql
+except ImportError:  # reported through _pg.HAS_PSYCOPG
+    _sql = None
 
 APPLICATION_NAME = "odoo_migration_compare"
 DEFAULT_CHUNK_ROWS = 50000
@@ -189,11 +199,21 @@ class _Reader:
                 % (what, self.name, self.endpoint.describe(), _pg.error_text(error, self.secrets))
             ) from None
 
-    def begin(self):
+    def begin(self, snapshot=None):
         self.conn.isolation_level = _pg.psycopg.IsolationLevel.REPEATABLE_READ
         self.conn.read_only = True
         self.transaction = self.conn.transaction()
         self.transaction.__enter__()
+        if snapshot:
+            try:
+                self.conn.execute(_sql.SQL("SET TRANSACTION SNAPSHOT {}").format(_sql.Literal(snapshot)))
+            except _pg.psycopg.Error as error:
+                raise _pg.PgError(
+                    "cannot read the %s as of the fence instant (snapshot %s): %s. Its holder is gone "
+                    "(ended, or the server restarted); that instant cannot be compared any more, compare "
+                    "both sides while they are quiet instead"
+                    % (self.name, snapshot, _pg.error_text(error, self.secrets))
+                )
         for statement in SESSION_SETTINGS:
             self.run("session settings", statement)
 
@@ -217,8 +237,11 @@ def run_compare(
     max_differences=DEFAULT_MAX_DIFFERENCES,
     compare_sequence_values=True,
     role_map=None,
+    snapshots=None,
+    release_snapshots=True,
 ):
-    """Compare every table (and sequence); return the report. Changes nothing.
+    """Compare every table (and sequence); return the report. Changes nothing but, with
+    release_snapshots, the end of the processes holding `snapshots` (pg_cutover's).
     role_map: source role -> target role, for the owners and grants of large objects."""
     _pg.require_psycopg()
     secrets = [s for s in (source.password, target.password) if s]
@@ -226,8 +249,10 @@ def run_compare(
     try:
         readers["source"] = _Reader("source", source, secrets)
         readers["target"] = _Reader("target", target, secrets)
-        for reader in readers.values():
-            reader.begin()
+        for name, reader in readers.items():
+            reader.begin((snapshots or {}).get(name, {}).get("snapshot"))
+        if snapshots:
+            compare_sequence_values = False
         src, tgt = readers["source"], readers["target"]
         tables = src.run("listing tables", TABLES_SQL, (list(exclude_schemas),))
         target_tables = dict(
@@ -321,3 +346,22 @@ def run_compare(
                 reader.close()
             except Exception:  # pragma: no cover - closing is best effort
                 pass
+        if snapshots and release_snapshots:
+            _release(dict(source=source, target=target), snapshots, secrets)
+
+
+def _release(endpoints, snapshots, secrets):
+    """End the processes holding the fence instant's snapshots (best effort: they end on their own)."""
+    for name, held in snapshots.items():
+        if name not in endpoints or not held.get("backend_pid"):
+            continue
+        try:
+            conn = _pg.connect(endpoints[name], application_name=APPLICATION_NAME)
+        except _pg.PgError:
+            continue
+        try:
+            _snapshot_holder.release(conn, held["backend_pid"], SNAPSHOT_HOLDER_NAME)
+        except _pg.psycopg.Error:
+            pass
+        finally:
+            conn.close()

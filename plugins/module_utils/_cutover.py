@@ -41,7 +41,11 @@ try:
 except ImportError:  # pragma: no cover - Python 2 only
     from urllib import unquote as _url_unquote
 
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _large_objects, _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import (
+    _large_objects,
+    _pg,
+    _snapshot_holder,
+)
 
 try:
     from psycopg import sql as _sql
@@ -49,6 +53,9 @@ except ImportError:  # reported through _pg.HAS_PSYCOPG
     _sql = None
 
 APPLICATION_NAME = "odoo_migration_cutover"
+# The holders of the fence instant's snapshots (pg_compare imports and then ends them).
+SNAPSHOT_HOLDER_NAME = "odoo_migration_fence_snapshot"
+SNAPSHOT_MAX_SECONDS = 6 * 3600
 HELPER_SCHEMA = "odoo_migration"
 FORWARD_PUBLICATION = "odoo_migration"
 FORWARD_SUBSCRIPTION = "odoo_migration"
@@ -66,6 +73,7 @@ STEPS = (
     "drain",
     "large_objects",
     "sequences",
+    "snapshots",
     "return_path",
     "drop_path",
     "unfence",
@@ -80,6 +88,7 @@ DEFAULT_BUDGETS = dict(
     drain=10.0,
     large_objects=10.0,
     sequences=10.0,
+    snapshots=10.0,
     return_path=15.0,
     drop_path=15.0,
     unfence=5.0,
@@ -295,11 +304,13 @@ def validate_plan(budgets, grace_seconds):
     return problems
 
 
-def plan_steps(direction, budgets, reestablish_forward=False):
+def plan_steps(direction, budgets, reestablish_forward=False, export_snapshots=False):
     """The steps this run takes, in order, each with its budget and whether it is in the window."""
     plan = []
     for step in STEPS:
         if step == "return_path" and direction == REVERSE and not reestablish_forward:
+            continue
+        if step == "snapshots" and not export_snapshots:
             continue
         plan.append(dict(step=step, budget_seconds=budgets[step], in_window=step in WINDOW_STEPS))
     return plan
@@ -996,6 +1007,7 @@ class Cutover:
         reestablish_forward=False,
         check_mode=False,
         role_map=None,
+        export_snapshots=False,
     ):
         if direction not in DIRECTIONS:
             raise _pg.PgError("direction must be forward or reverse")
@@ -1016,6 +1028,7 @@ class Cutover:
         self.max_lag_bytes = int(max_lag_bytes)
         self.max_lag_seconds = float(max_lag_seconds)
         self.reestablish_forward = bool(reestablish_forward)
+        self.export_snapshots = bool(export_snapshots)
         self.check_mode = check_mode
         self.database = source.database
         self.path, self.return_path = paths(direction, self.database)
@@ -1039,7 +1052,7 @@ class Cutover:
             database=self.database,
             application_roles=self.roles,
             target_application_roles=target_roles,
-            plan=plan_steps(direction, self.budgets, self.reestablish_forward),
+            plan=plan_steps(direction, self.budgets, self.reestablish_forward, self.export_snapshots),
             budgets=self.budgets,
             grace_seconds=self.grace_seconds,
             path=dict(self.path),
@@ -1290,6 +1303,10 @@ class Cutover:
             clock.start("sequences")
             self.copy_sequences()
             clock.finish(check=False)  # checked before commit, inside copy_sequences
+            if self.export_snapshots:
+                clock.start("snapshots")
+                self.hold_snapshots()
+                clock.finish()
             if self.build_return_path:
                 clock.start("return_path")
                 self.report["return_path_created"] = create_path(
@@ -1512,6 +1529,30 @@ class Cutover:
                 )
             self.clock.check()  # over budget: the transaction rolls back
 
+    def hold_snapshots(self):
+        """Both sides are quiet (old fenced and drained into new, new not open yet): export a
+        snapshot on each, held by a detached process, so pg_compare can compare this instant
+        once users work again."""
+        infos = _snapshot_holder.start(
+            [self.endpoints["source"], self.endpoints["target"]],
+            SNAPSHOT_HOLDER_NAME,
+            max_seconds=SNAPSHOT_MAX_SECONDS,
+        )
+        source, target = infos
+        self.report["snapshots"] = dict(
+            source=dict(snapshot=source["snapshot"], backend_pid=source["backend_pid"]),
+            target=dict(snapshot=target["snapshot"], backend_pid=target["backend_pid"]),
+        )
+
+    def release_snapshots(self):
+        released = []
+        for name, held in (self.report.get("snapshots") or {}).items():
+            if name in self.sides and _snapshot_holder.release(
+                self.sides[name].conn, held["backend_pid"], SNAPSHOT_HOLDER_NAME
+            ):
+                released.append(name)
+        return released
+
     def abort(self, error):
         """Before the point of no return: undo the return path, unfence the old side, keep replication."""
         reason = self._redact(error)
@@ -1519,6 +1560,8 @@ class Cutover:
         undone = self.report["undone"]
         fenced = self.report.get("fence") is not None
         try:
+            for name in self.release_snapshots():
+                undone.append("snapshot held on the %s" % name)
             if any(record["step"] == "return_path" for record in self.clock.records):
                 publisher = self.side(self.return_path["publisher"])
                 subscriber = self.side(self.return_path["subscriber"])

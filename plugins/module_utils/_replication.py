@@ -28,11 +28,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
 import os
 import select
 import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +39,7 @@ from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import (
     _large_objects,
     _pg,
     _schema_options,
+    _snapshot_holder,
     _tenancy,
 )
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._cutover import (
@@ -463,82 +462,18 @@ INSERT INTO odoo_migration.heartbeat (id, beat) VALUES (1, clock_timestamp()) ON
 # The snapshot holder
 # --------------------------------------------------------------------------------------
 
-# Run as `python -c HOLDER_SOURCE` in its own session; reads a JSON config on stdin
-# (connection keywords with the password, slot, max_seconds), creates the slot with an
-# exported snapshot, prints one JSON line (slot, lsn, snapshot, backend_pid), closes
-# stdout and then keeps the connection open and idle until the server ends it
-# (pg_terminate_backend by the engine) or max_seconds pass.
-HOLDER_SOURCE = r"""
-import json, os, select, sys, time
-import psycopg
-cfg = json.loads(sys.stdin.read())
-try:
-    conn = psycopg.connect(autocommit=True, replication="database", **cfg["conn"])
-    pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-    row = conn.execute(
-        "CREATE_REPLICATION_SLOT %s LOGICAL pgoutput (SNAPSHOT 'export')" % cfg["slot_ident"]
-    ).fetchone()
-    vals = [v.decode() if isinstance(v, bytes) else v for v in row]
-    out = {"slot": vals[0], "lsn": vals[1], "snapshot": vals[2]}
-    out.update(backend_pid=pid, holder_pid=os.getpid())
-except Exception as error:
-    out = {"error": str(error).replace(cfg["conn"].get("password") or "\0", "********")}
-    sys.stdout.write(json.dumps(out) + "\n"); sys.stdout.flush()
-    sys.exit(1)
-sys.stdout.write(json.dumps(out) + "\n"); sys.stdout.flush()
-os.close(1); os.close(2)
-deadline = time.monotonic() + cfg.get("max_seconds", 604800)
-sock = conn.pgconn.socket
-while time.monotonic() < deadline:
-    ready, _, _ = select.select([sock], [], [], 5)
-    if ready:
-        # The server wrote (its termination notice) or closed the socket (EOF raises).
-        try:
-            conn.pgconn.consume_input()
-        except Exception:
-            break
-        if conn.pgconn.status != 0:
-            break
-"""
-
 
 def start_snapshot_holder(endpoint, slot, max_seconds=HOLDER_MAX_SECONDS, python=None):
-    """Start the detached holder; return its JSON line (slot, lsn, snapshot, backend_pid)."""
-    config = {
-        "conn": endpoint.connect_kwargs(APPLICATION_NAME + "_snapshot_holder"),
-        "slot_ident": quote_ident(slot),
-        "max_seconds": max_seconds,
-    }
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-    proc = subprocess.Popen(
-        [python or sys.executable, "-c", HOLDER_SOURCE],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        close_fds=True,
-        env=env,
-    )
-    proc.stdin.write(json.dumps(config).encode())
-    proc.stdin.close()
-    line = proc.stdout.readline().decode()
-    proc.stdout.close()
+    """Start the detached holder of the slot's snapshot; return its JSON line (slot, lsn,
+    snapshot, backend_pid)."""
     try:
-        info = json.loads(line)
-    except ValueError:
-        proc.wait(timeout=10)
+        return _snapshot_holder.start(
+            [endpoint], APPLICATION_NAME + "_snapshot_holder", quote_ident(slot), max_seconds, python
+        )[0]
+    except _snapshot_holder.HolderError as error:
         raise ReplicationError(
-            "the snapshot holder process printed nothing (exit code %s): is psycopg importable by %s?"
-            % (proc.returncode, python or sys.executable)
+            "cannot create replication slot %s with an exported snapshot: %s" % (slot, error)
         )
-    if "error" in info:
-        proc.wait(timeout=10)
-        raise ReplicationError(
-            "cannot create replication slot %s with an exported snapshot on %s: %s"
-            % (slot, endpoint.describe(), _pg.error_text(info["error"], [endpoint.password]))
-        )
-    return info
 
 
 def snapshot_importable(endpoint, snapshot):
@@ -561,15 +496,7 @@ def snapshot_importable(endpoint, snapshot):
 
 def release_holder(source_conn, backend_pid):
     """End the holder's replication connection (the holder process exits with it)."""
-    if not backend_pid:
-        return False
-    row = _one(
-        source_conn,
-        "SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity WHERE pid = %s "
-        "AND application_name = %s",
-        (int(backend_pid), APPLICATION_NAME + "_snapshot_holder"),
-    )
-    return bool(row and row["done"])
+    return _snapshot_holder.release(source_conn, backend_pid, APPLICATION_NAME + "_snapshot_holder")
 
 
 # --------------------------------------------------------------------------------------

@@ -23,7 +23,9 @@ description:
     extra on the target, or different are returned. Tables without a primary key are compared whole.
   - Every sequence's C(last_value) and C(is_called) are compared too.
   - Compare when both sides are quiet (after C(pg_cutover)'s fence and before the application switch);
-    both transactions then see the same logical instant.
+    both transactions then see the same logical instant. Or later, while users work on the new side, with
+    O(snapshots) that C(pg_cutover) exported at that instant (O(sequences) are then left to the cutover,
+    which copied and guarded them inside its fence: a sequence is not part of a snapshot).
 requirements:
   - psycopg >= 3.1 (psycopg 3) on the host that runs the module
 options:
@@ -111,7 +113,17 @@ options:
     type: int
     default: 20
   sequences:
-    description: Whether sequences are compared too.
+    description: Whether sequences are compared too (never with O(snapshots)).
+    type: bool
+    default: true
+  snapshots:
+    description:
+      - The RV(sysgenpro.odoo_migration.pg_cutover#module:snapshots) of a cutover run with
+        O(sysgenpro.odoo_migration.pg_cutover#module:export_snapshots); each side is read as of that
+        snapshot. Fails, saying so, when a holder is gone (the instant cannot be read any more).
+    type: dict
+  release_snapshots:
+    description: End the processes holding O(snapshots) once the compare is done (or failed).
     type: bool
     default: true
 extends_documentation_fragment:
@@ -215,6 +227,8 @@ def argument_spec():
         max_differences=dict(type="int", default=_compare.DEFAULT_MAX_DIFFERENCES),
         sequences=dict(type="bool", default=True),
         role_map=dict(type="dict", default={}),
+        snapshots=dict(type="dict"),
+        release_snapshots=dict(type="bool", default=True),
     )
 
 
@@ -235,6 +249,8 @@ def main():
             max_differences=params["max_differences"],
             compare_sequence_values=params["sequences"],
             role_map=params["role_map"],
+            snapshots=params["snapshots"],
+            release_snapshots=params["release_snapshots"],
         )
     except _pg.PgError as error:
         module.fail_json(msg=str(error))

@@ -169,6 +169,16 @@ options:
         later forward cutover needs no new copy.
     type: bool
     default: false
+  export_snapshots:
+    description:
+      - Once both sides are quiet (the old side fenced and drained into the new one, sequences copied),
+        export a snapshot on each, held open by a detached process (step C(snapshots), in the window,
+        under a second), and return them in RV(snapshots). The compare of that instant can then run after
+        users are back on the new side (M(sysgenpro.odoo_migration.pg_compare) O(snapshots)).
+      - An abort before the point of no return ends the holders; otherwise pg_compare ends them, or they
+        end on their own after six hours.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - sysgenpro.odoo_migration.tenancy
@@ -226,6 +236,16 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+snapshots:
+  description:
+    - With O(export_snapshots), the snapshot of each side at the fence instant (C(snapshot)) and the
+      backend of the process holding it (C(backend_pid)); give it to M(sysgenpro.odoo_migration.pg_compare),
+      which compares that instant and then ends the holders.
+  returned: when O(export_snapshots) and the run switched
+  type: dict
+  sample:
+    source: {snapshot: 00000004-0000002A-1, backend_pid: 4242}
+    target: {snapshot: 00000005-0000001B-1, backend_pid: 4343}
 application_roles:
   description: O(application_roles), the roles fenced and unfenced on the source.
   returned: always
@@ -355,6 +375,7 @@ def argument_spec():
         max_lag_seconds=dict(type="float", default=_cutover.DEFAULT_MAX_LAG_SECONDS),
         reestablish_forward=dict(type="bool", default=False),
         role_map=dict(type="dict", default={}),
+        export_snapshots=dict(type="bool", default=False),
     )
 
 
@@ -379,6 +400,7 @@ def main():
             reestablish_forward=params["reestablish_forward"],
             check_mode=module.check_mode,
             role_map=params["role_map"],
+            export_snapshots=params["export_snapshots"],
         )
     except _cutover.CutoverError as error:
         report = dict(error.report)

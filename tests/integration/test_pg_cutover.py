@@ -33,6 +33,7 @@ SIDES = {
     "tgt": {"container": "odoo-mig-cut-tgt", "port": 5472},
 }
 APP_ROLE = "odoo"
+HOLDER = _cutover.SNAPSHOT_HOLDER_NAME
 APP_PASSWORD = f"app-pw-{os.getpid()}"
 
 
@@ -265,7 +266,9 @@ def test_cutover_compare_reverse_finalize(pair):
     writer.n = 1_000_000
     writer.start()
     time.sleep(1.5)
-    report = _cutover.run_cutover(pair.pg_endpoint("src"), pair.pg_endpoint("tgt"), **_options(pair))
+    report = _cutover.run_cutover(
+        pair.pg_endpoint("src"), pair.pg_endpoint("tgt"), **_options(pair, export_snapshots=True)
+    )
     time.sleep(0.5)
     writer.stop()
     print("forward steps", report["steps"], "write_unavailable_seconds", report["write_unavailable_seconds"])
@@ -293,6 +296,25 @@ def test_cutover_compare_reverse_finalize(pair):
     print("compare", {k: v for k, v in compared.items() if k != "differences"}, time.monotonic() - started)
     assert compared["equal"], compared["differences"]
     assert compared["tables_compared"] > 100 and compared["sequences_compared"] > 100
+    # The fence instant compared while users write on the target: equal, and only that instant is read.
+    assert "snapshots" in [step["step"] for step in report["steps"]]
+    users = Writer(pair, "tgt")
+    users.n = 5_000_000
+    users.start()
+    time.sleep(1.5)
+    at_fence = _compare.run_compare(
+        pair.pg_endpoint("src"), pair.pg_endpoint("tgt"), chunk_rows=200, snapshots=report["snapshots"]
+    )
+    users.stop()
+    assert users.acked and set(users.acked) <= _ids(pair, "tgt")
+    assert at_fence["equal"], at_fence["differences"]
+    assert at_fence["rows_compared"] == compared["rows_compared"]
+    assert at_fence["sequences_compared"] == 0  # the cutover copied and guarded them in its fence
+    held = f"SELECT count(*) FROM pg_stat_activity WHERE application_name = '{HOLDER}'"
+    for side in ("src", "tgt"):
+        _wait(lambda side=side: pair.scalar(side, held) == "0", 10, "the snapshot holders to end")
+    with pytest.raises(_compare._pg.PgError, match="cannot read the source as of the fence instant"):
+        _compare.run_compare(pair.pg_endpoint("src"), pair.pg_endpoint("tgt"), snapshots=report["snapshots"])
     # A second run has nothing to do.
     again = _cutover.run_cutover(pair.pg_endpoint("src"), pair.pg_endpoint("tgt"), **_options(pair))
     assert again["state"] == "done" and again["changed"] is False

@@ -64,7 +64,11 @@ def test_grace_must_fit_in_the_fence_budget():
 def test_step_planning_per_direction():
     budgets = _cutover.merge_budgets()
     forward = [s["step"] for s in _cutover.plan_steps("forward", budgets)]
-    assert forward == list(_cutover.STEPS)
+    assert forward == [step for step in _cutover.STEPS if step != "snapshots"]
+    held = _cutover.plan_steps("forward", budgets, export_snapshots=True)
+    assert [s["step"] for s in held] == list(_cutover.STEPS)
+    # The snapshots of the fence instant are taken inside the window, after the sequences.
+    assert [s for s in held if s["step"] == "snapshots"][0]["in_window"]
     reverse = [s["step"] for s in _cutover.plan_steps("reverse", budgets)]
     assert "return_path" not in reverse and reverse[-2:] == ["drop_path", "unfence"]
     assert "return_path" in [
