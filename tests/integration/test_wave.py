@@ -1,9 +1,11 @@
 """A whole wave on the lab: both VMs moved from Odoo on a VM to Odoo in Docker, one of them forced to fail.
 
 playbooks/wave.yml runs discover -> containerize -> replicate -> application cutover -> report for
-wave1 with a temporary state directory. legacy-vm-2 is given a wrong expected series (a second
-inventory source), so its smoke test on the containers fails and it must roll back alone, while
-legacy-vm-1 completes. A writer creates partners through Odoo's own JSON-RPC on legacy-vm-1's public
+wave1 with a temporary state directory. Once legacy-vm-2's globex replicates, a row is written on
+the target behind the migration's back, so the compare of the fence instant (run after the page is
+lifted, while users already work on the containers) finds it and legacy-vm-2 must roll back alone,
+every write its users made on the containers going back to the VM, while legacy-vm-1 completes.
+A writer creates partners through Odoo's own JSON-RPC on legacy-vm-1's public
 nginx during the whole cutover and logs every create Odoo acknowledged; each one must be in the
 target database afterwards.
 
@@ -94,6 +96,38 @@ class LargeObjectWriter(threading.Thread):
             self.error = error
 
 
+class StrayRow(threading.Thread):
+    """Once the target's globex follows legacy-vm-2, writes one row there that the VM never has
+    (a fault: somebody wrote on the target behind the migration), so the compare must fail."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.stop = threading.Event()
+        self.written = None
+        self.error = None
+
+    def run(self):
+        try:
+            while not self.stop.is_set():
+                try:
+                    with psycopg.connect(**target("globex"), connect_timeout=3, autocommit=True) as conn:
+                        done = conn.execute(
+                            "SELECT value = 'done' FROM odoo_migration.copy_state WHERE key = 'subscription'"
+                        ).fetchone()
+                        if done == (True,):
+                            conn.execute(
+                                "INSERT INTO lab_audit_log (logged_at, source, message) "
+                                "VALUES (now(), 'test', 'written on the target behind the migration')"
+                            )
+                            self.written = True
+                            return
+                except psycopg.Error:
+                    pass
+                time.sleep(0.5)
+        except Exception as error:  # reported by the test
+            self.error = error
+
+
 def target(dbname):
     return dict(
         host="127.0.0.1",
@@ -107,12 +141,6 @@ def target(dbname):
 @pytest.fixture(scope="module")
 def wave(tmp_path_factory):
     state = tmp_path_factory.mktemp("wave-state")
-    forced = tmp_path_factory.mktemp("wave-inventory") / "forced_failure.yml"
-    forced.write_text(
-        yaml.safe_dump(
-            {"all": {"children": {"legacy": {"hosts": {FAILED: {"app_cutover_expect_version": "18.0"}}}}}}
-        )
-    )
     session = OdooSession(
         f"http://127.0.0.1:{LEGACY_VMS[MOVED]['lab_http_port']}",
         WRITER_HOST_HEADER,
@@ -133,11 +161,11 @@ def wave(tmp_path_factory):
     failed_writer.start()
     large_objects = LargeObjectWriter()
     large_objects.start()
+    stray = StrayRow()
+    stray.start()
     started = time.monotonic()
     rc, report, output = run_playbook(
         "wave.yml",
-        "-i",
-        str(forced),
         "-e",
         "wave=wave1",
         "-e",
@@ -168,6 +196,8 @@ def wave(tmp_path_factory):
     )
     large_objects.stop.set()
     large_objects.join(15)
+    stray.stop.set()
+    stray.join(15)
     print(
         f"wave.yml: rc={rc} in {seconds:.1f} s; "
         f"writer: {len(writer.acknowledged)} acknowledged, {writer.errors} errors"
@@ -180,6 +210,7 @@ def wave(tmp_path_factory):
         writer=writer,
         failed_writer=failed_writer,
         large_objects=large_objects,
+        stray=stray,
         cron_log=cron_log,
         report_text=report_text,
         rerun=(rerun_rc, rerun_report, rerun_output),
@@ -300,9 +331,11 @@ def test_partitions_view_and_the_bi_login_moved_with_the_database(wave):
 def test_the_failed_vm_rolled_back_alone_and_serves_again(wave):
     app = state_file(wave, FAILED, "app_cutover.yml")
     assert app["outcome"] == "rolled_back"
-    # The forced failure: the containers were asked to report series 18.0.
-    assert "Smoke-test each database on the web container" in app["failure"], app["failure"]
-    assert "18.0" in app["failure"], app["failure"]
+    # The forced failure: the compare of the fence instant, after users were back, found the stray row.
+    assert wave["stray"].error is None and wave["stray"].written, wave["stray"].error
+    assert "comparison found differences" in app["failure"] and "globex" in app["failure"], app["failure"]
+    cutover = state_file(wave, FAILED, "cutover.yml")["databases"]
+    assert cutover["globex"]["compare"]["equal"] is False and cutover["initech"]["compare"]["equal"] is True
     rollback = state_file(wave, FAILED, "rollback.yml")
     assert set(rollback["databases"]) == {"globex", "initech"}
 

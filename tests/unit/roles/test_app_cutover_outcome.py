@@ -73,7 +73,8 @@ def test_every_proof_through_the_public_url_takes_the_ca_bundle_and_the_others_d
                 # Sent straight to a container over HTTP from the Docker host, where the bundle is not.
                 direct += 1
                 assert "ca_path" not in args, path
-    assert public == 3 and direct == 1
+    # Every proof goes through the public URL now: none is sent straight to a container.
+    assert public == 3 and direct == 0
 
 
 def test_the_ca_bundle_variable_is_documented_for_every_entry_point():
