@@ -203,17 +203,19 @@ def read_claims(conn):
     return dict(((row["kind"], row["name"]), row["instance"]) for row in rows)
 
 
+def _names(conn, sql, names):
+    """The subset of `names` a catalog query (one ANY(%s) parameter, column `name`) returns."""
+    return set(row["name"] for row in conn.execute(sql, (list(names),)).fetchall())
+
+
 def collisions(conn, instance, databases, roles, source_roles=None):
     """What stands in the way of `instance` moving `databases` with `roles` (target names) to
     this target: [{kind, name, holder, problem, fix}]. source_roles: {target name: source name}."""
     claims = read_claims(conn)
     source_roles = source_roles or {}
     found = []
-    existing = set(
-        row["datname"]
-        for row in conn.execute(
-            "SELECT datname::text AS datname FROM pg_database WHERE datname = ANY(%s)", (list(databases),)
-        ).fetchall()
+    existing = _names(
+        conn, "SELECT datname::text AS name FROM pg_database WHERE datname = ANY(%s)", databases
     )
     for database in databases:
         holder = claims.get((DATABASE, database))
@@ -242,12 +244,8 @@ def collisions(conn, instance, databases, roles, source_roles=None):
                     % (quote_ident(database), instance),
                 )
             )
-    superusers = set(
-        row["rolname"]
-        for row in conn.execute(
-            "SELECT rolname::text AS rolname FROM pg_roles WHERE rolsuper AND rolname = ANY(%s)",
-            (list(roles),),
-        ).fetchall()
+    superusers = _names(
+        conn, "SELECT rolname::text AS name FROM pg_roles WHERE rolsuper AND rolname = ANY(%s)", roles
     )
     for role in roles:
         holder = claims.get((ROLE, role))
@@ -332,12 +330,7 @@ def connect_statements(conn, database, roles):
     public = conn.execute(CONNECT_SQL, (database,)).fetchone()["public_connects"]
     if public:
         statements.append("REVOKE CONNECT, TEMPORARY ON DATABASE %s FROM PUBLIC" % quote_ident(database))
-    existing = set(
-        row["rolname"]
-        for row in conn.execute(
-            "SELECT rolname::text AS rolname FROM pg_roles WHERE rolname = ANY(%s)", (list(roles),)
-        ).fetchall()
-    )
+    existing = _names(conn, "SELECT rolname::text AS name FROM pg_roles WHERE rolname = ANY(%s)", roles)
     for role in roles:
         allowed = (
             role in existing

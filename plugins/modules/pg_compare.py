@@ -25,7 +25,7 @@ description:
   - Compare when both sides are quiet (after C(pg_cutover)'s fence and before the application switch);
     both transactions then see the same logical instant. Or later, while users work on the new side, with
     O(snapshots) that C(pg_cutover) exported at that instant (O(sequences) are then left to the cutover,
-    which copied and guarded them inside its fence: a sequence is not part of a snapshot).
+    which copied and guarded them inside its fence; a sequence is not part of a snapshot).
 requirements:
   - psycopg >= 3.1 (psycopg 3) on the host that runs the module
 options:

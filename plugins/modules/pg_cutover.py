@@ -174,7 +174,8 @@ options:
       - Once both sides are quiet (the old side fenced and drained into the new one, sequences copied),
         export a snapshot on each, held open by a detached process (step C(snapshots), in the window,
         under a second), and return them in RV(snapshots). The compare of that instant can then run after
-        users are back on the new side (M(sysgenpro.odoo_migration.pg_compare) O(snapshots)).
+        users are back on the new side (M(sysgenpro.odoo_migration.pg_compare) with
+        O(sysgenpro.odoo_migration.pg_compare#module:snapshots)).
       - An abort before the point of no return ends the holders; otherwise pg_compare ends them, or they
         end on their own after six hours.
     type: bool
