@@ -284,6 +284,9 @@ def claim(conn, instance, databases, roles):
     when another instance holds one already. Returns the names claimed by this call."""
     wanted = [(DATABASE, name) for name in databases] + [(ROLE, name) for name in roles]
     with conn.transaction():
+        # Instances of one wave claim side by side: CREATE ... IF NOT EXISTS is not safe against a
+        # concurrent creation, so claims on a target take turns.
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('odoo_migration:tenant_claim'))")
         conn.execute(CLAIMS_SQL)
         before = read_claims(conn)
         for kind, name in wanted:

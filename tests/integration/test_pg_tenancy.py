@@ -13,13 +13,18 @@ phases changes nothing. The modules run through ansible-playbook (module_run.py)
 
 import os
 import secrets
+import sys
 import threading
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
 from module_run import run_module
 from pg_pair import PgPair, image_tag
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".build" / "collections"))
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _pg, _tenancy  # noqa: E402
 
 pytestmark = pytest.mark.lab
 
@@ -117,6 +122,35 @@ def trio(tmp_path_factory):
     finally:
         if not os.environ.get("ODOO_MIG_KEEP_PAIR"):
             pair.remove(quiet=True)
+
+
+def test_instances_of_one_wave_claim_their_names_side_by_side(trio):
+    """The first claims on a target create its claims table: two at once must both succeed."""
+    target = trio.pg_endpoint("tgt", "postgres")
+    results, barrier = {}, threading.Barrier(2)
+
+    def claim(instance):
+        conn = _pg.connect(target)
+        try:
+            barrier.wait(10)
+            results[instance] = _tenancy.claim(
+                conn, instance, [f"race_{instance}"], [f"race_role_{instance}"]
+            )
+        except Exception as error:  # reported below
+            results[instance] = error
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=claim, args=(name,)) for name in ("w1", "w2")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert results == {
+        "w1": ["database race_w1", "role race_role_w1"],
+        "w2": ["database race_w2", "role race_role_w2"],
+    }, results
+    trio.psql("tgt", "DELETE FROM odoo_migration.tenant_claim WHERE name LIKE 'race%'", dbname="postgres")
 
 
 def _source(pair, instance):
