@@ -92,10 +92,6 @@ def renamed(name, mapping):
     return mapping.get(name, name) if mapping else name
 
 
-def inverse(mapping):
-    return dict((target, source) for source, target in (mapping or {}).items())
-
-
 # -- pg_dump scripts -------------------------------------------------------------------
 
 _IDENT = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
