@@ -98,6 +98,9 @@ BUDGET_KEYS = tuple(DEFAULT_BUDGETS)
 DEFAULT_MAX_LAG_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_LAG_SECONDS = 5.0
 POLL_SECONDS = 0.02
+# PostgreSQL's launcher restarts an apply worker that exited after wal_retrieve_retry_interval (5 s by
+# default): a gate that finds none running waits this long for one before it refuses.
+WORKER_SETTLE_SECONDS = 12.0
 SEQUENCE_BATCH = 400
 
 HELPER_DDL = (
@@ -1177,6 +1180,8 @@ class Cutover:
                     % (return_publisher.describe(), ", ".join(missing_identity[:10]))
                 )
         sub = subscription_state(subscriber, self.path["subscription"])
+        if probe and sub and sub["enabled"] and not sub["pid"]:
+            sub = self.wait_for_worker(subscriber) or sub
         gates["subscription_enabled"] = bool(sub and sub["enabled"])
         gates["subscription_worker_running"] = bool(sub and sub["pid"])
         gates["tables_not_ready"] = sub["not_ready"] if sub else None
@@ -1250,6 +1255,16 @@ class Cutover:
         gates["problems"] = problems
         if problems:
             raise CutoverError("cutover gate not met: " + "; ".join(problems), self.report)
+
+    def wait_for_worker(self, subscriber):
+        """The subscription's state once an apply worker runs, or None after WORKER_SETTLE_SECONDS."""
+        deadline = time.monotonic() + min(WORKER_SETTLE_SECONDS, max(self.clock.remaining(), 0))
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            sub = subscription_state(subscriber, self.path["subscription"])
+            if sub and sub["pid"]:
+                return sub
+        return None
 
     def prepare(self):
         """Helper tables on both sides (subscriber first), publication and subscription know them."""

@@ -236,6 +236,26 @@ def test_the_module_in_check_mode_through_ansible(pair):
         assert secret not in out
 
 
+def test_gate_waits_for_an_apply_worker_that_restarts(pair):
+    """An apply worker that just exited (PostgreSQL restarts it) delays the gate, never refuses it."""
+    worker = "SELECT pid FROM pg_stat_subscription WHERE subname = 'odoo_migration' AND relid IS NULL"
+    first = pair.scalar("tgt", worker)
+    pair.psql("tgt", f"SELECT pg_terminate_backend({first})")
+    # The launcher restarts a long-running worker at once, a worker that started less than
+    # wal_retrieve_retry_interval (5 s) ago only after it: end the restarted one too.
+    _wait(lambda: pair.scalar("tgt", worker) not in ("", first), 30, "a restarted apply worker")
+    pair.psql("tgt", f"SELECT pg_terminate_backend(({worker}))")
+    # Stopped right after the gate (a drain budget no drain meets): nothing is switched.
+    with pytest.raises(_cutover.CutoverError) as raised:
+        _cutover.run_cutover(
+            pair.pg_endpoint("src"), pair.pg_endpoint("tgt"), **_options(pair, budgets={"drain": 0.000001})
+        )
+    report = raised.value.report
+    assert report["gates"]["ok"] and report["gates"]["subscription_worker_running"], report["gates"]
+    assert "drain" in report["abort_reason"] and report["unfenced"]
+    assert _role(pair, "src") == ["t", "0"]
+
+
 def test_budget_exceeded_unfences_and_keeps_replication(pair):
     writer = Writer(pair, "src")
     writer.start()
