@@ -1011,6 +1011,7 @@ class Cutover:
         check_mode=False,
         role_map=None,
         export_snapshots=False,
+        rehearse=False,
     ):
         if direction not in DIRECTIONS:
             raise _pg.PgError("direction must be forward or reverse")
@@ -1032,7 +1033,9 @@ class Cutover:
         self.max_lag_seconds = float(max_lag_seconds)
         self.reestablish_forward = bool(reestablish_forward)
         self.export_snapshots = bool(export_snapshots)
-        self.check_mode = check_mode
+        # A rehearsal changes nothing either: it reads, and times what it reads.
+        self.rehearse = bool(rehearse)
+        self.check_mode = check_mode or self.rehearse
         self.database = source.database
         self.path, self.return_path = paths(direction, self.database)
         self.old_name, self.new_name = sides(direction)
@@ -1116,6 +1119,8 @@ class Cutover:
                 return self.report
             if self.check_mode:
                 self.check_gates(probe=False)
+                if self.rehearse:
+                    self.report["rehearsal"] = self.rehearsal()
                 return self.report
             self.execute()
             return self.report
@@ -1255,6 +1260,73 @@ class Cutover:
         gates["problems"] = problems
         if problems:
             raise CutoverError("cutover gate not met: " + "; ".join(problems), self.report)
+
+    def rehearsal(self):
+        """Time, without changing anything, what each in-window step does first (its reads, a snapshot
+        exported and released); the sum predicts the write unavailability. Steps that only write
+        (return path, drop of the forward path, unfence) cannot be timed here and are listed."""
+        old, new = self.old, self.new
+        publisher = self.side(self.path["publisher"])
+        old_roles = self.roles_on[self.old_name]
+        steps = []
+
+        def timed(step, what, action):
+            """action() returns the seconds it could not spend here (the lag a marker waits for), or None."""
+            started = time.monotonic()
+            waited = action() or 0.0
+            steps.append(dict(step=step, what=what, seconds=round(time.monotonic() - started + waited, 4)))
+
+        def fence():
+            for role in old_roles:  # the fence reads, alters and comments each role
+                _role_now(old, role)
+                _role_now(old, role)
+            role_sessions(old, old_roles)
+
+        def marker():
+            old.one("a marker's round trip", "SELECT 1 AS x")
+            row = publisher.one(
+                "reading the replication lag",
+                "SELECT COALESCE(max(EXTRACT(epoch FROM replay_lag)), 0)::float8 AS lag"
+                " FROM pg_stat_replication WHERE application_name = %s",
+                (self.path["subscription"],),
+            )
+            return float(row["lag"] or 0.0)
+
+        def drain():
+            subscription_state(self.side(self.path["subscriber"]), self.path["subscription"])
+
+        def large_objects():
+            old.one("counting large objects", "SELECT count(*) AS n FROM pg_largeobject_metadata")
+
+        def sequences():
+            read_sequences(old)
+            read_sequences(new)  # setting them on the new side costs about as much as reading them
+
+        def snapshots():
+            held = _snapshot_holder.start(
+                [self.endpoints["source"], self.endpoints["target"]], SNAPSHOT_HOLDER_NAME, max_seconds=60
+            )
+            for index, name in enumerate(("source", "target")):
+                pid = held[index]["backend_pid"]
+                _snapshot_holder.release(self.side(name).conn, pid, SNAPSHOT_HOLDER_NAME)
+
+        timed("fence", "read each application role and its sessions", fence)
+        timed("marker", "one round trip and the replication lag a marker waits for", marker)
+        timed("drain", "read the subscription's state", drain)
+        timed("large_objects", "count the large objects", large_objects)
+        timed("sequences", "read every sequence on both sides", sequences)
+        if self.export_snapshots:
+            timed("snapshots", "export and release a snapshot on each side", snapshots)
+        timed_steps = set(record["step"] for record in steps)
+        return dict(
+            steps=steps,
+            untimed=[
+                record["step"]
+                for record in self.report["plan"]
+                if record["in_window"] and record["step"] not in timed_steps
+            ],
+            predicted_write_unavailable_seconds=round(sum(record["seconds"] for record in steps), 3),
+        )
 
     def wait_for_worker(self, subscriber):
         """The subscription's state once an apply worker runs, or None after WORKER_SETTLE_SECONDS."""

@@ -180,6 +180,17 @@ options:
         end on their own after six hours.
     type: bool
     default: false
+  rehearse:
+    description:
+      - Change nothing (as in check mode). Read the gates, then time what each step inside the window
+        reads first (the application roles and their sessions, a round trip and the replication lag,
+        the subscription's state, the large objects, every sequence on both sides, and with
+        O(export_snapshots) a snapshot exported and released on each side) and return the sum as
+        RV(rehearsal.predicted_write_unavailable_seconds).
+      - Steps that only write (the return path, the drop of the forward path, the unfence) cannot be
+        timed without acting and are listed in RV(rehearsal.untimed); the prediction leaves them out.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - sysgenpro.odoo_migration.tenancy
@@ -237,6 +248,25 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+rehearsal:
+  description: With O(rehearse), what was timed and the predicted write unavailability.
+  returned: when O(rehearse) and the cutover is still to be done
+  type: dict
+  contains:
+    steps:
+      description: Each timed step (C(step)), what was done for it (C(what)) and its duration (C(seconds)).
+      type: list
+      elements: dict
+      sample: [{step: sequences, what: read every sequence on both sides, seconds: 0.041}]
+    untimed:
+      description: Steps inside the window that cannot be timed without changing anything.
+      type: list
+      elements: str
+      sample: [return_path, drop_path, unfence]
+    predicted_write_unavailable_seconds:
+      description: The sum of the timed steps.
+      type: float
+      sample: 0.42
 snapshots:
   description:
     - With O(export_snapshots), the snapshot of each side at the fence instant (C(snapshot)) and the
@@ -377,6 +407,7 @@ def argument_spec():
         reestablish_forward=dict(type="bool", default=False),
         role_map=dict(type="dict", default={}),
         export_snapshots=dict(type="bool", default=False),
+        rehearse=dict(type="bool", default=False),
     )
 
 
@@ -402,6 +433,7 @@ def main():
             check_mode=module.check_mode,
             role_map=params["role_map"],
             export_snapshots=params["export_snapshots"],
+            rehearse=params["rehearse"],
         )
     except _cutover.CutoverError as error:
         report = dict(error.report)

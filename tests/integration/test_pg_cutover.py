@@ -210,6 +210,35 @@ def test_check_mode_plans_and_changes_nothing(pair):
     assert pair.conninfo_from_other("tgt").split("password=")[1].split()[0] not in repr(report)
 
 
+def test_rehearsal_times_the_window_and_changes_nothing(pair):
+    def catalog(side):
+        return pair.query(
+            side,
+            "SELECT (SELECT string_agg(rolname || rolcanlogin::text, ',' ORDER BY rolname) FROM pg_roles),"
+            " (SELECT count(*) FROM pg_namespace WHERE nspname = 'odoo_migration'),"
+            " (SELECT string_agg(slot_name, ',' ORDER BY slot_name) FROM pg_replication_slots),"
+            " (SELECT string_agg(subname, ',' ORDER BY subname) FROM pg_subscription),"
+            " (SELECT string_agg(pubname, ',' ORDER BY pubname) FROM pg_publication),"
+            " (SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'odoo_migration%')",
+        )
+
+    before = dict(src=catalog("src"), tgt=catalog("tgt"))
+    report = _cutover.run_cutover(
+        pair.pg_endpoint("src"),
+        pair.pg_endpoint("tgt"),
+        rehearse=True,
+        **_options(pair, export_snapshots=True),
+    )
+    rehearsal = report["rehearsal"]
+    timed = dict((record["step"], record["seconds"]) for record in rehearsal["steps"])
+    assert set(timed) == {"fence", "marker", "drain", "large_objects", "sequences", "snapshots"}
+    assert all(seconds > 0 for seconds in timed.values())
+    assert rehearsal["untimed"] == ["return_path", "drop_path", "unfence"]
+    assert rehearsal["predicted_write_unavailable_seconds"] == pytest.approx(sum(timed.values()), abs=0.002)
+    assert report["state"] == "ready" and report["steps"] == [] and not report["changed"]
+    assert dict(src=catalog("src"), tgt=catalog("tgt")) == before
+
+
 def test_the_module_in_check_mode_through_ansible(pair):
     """The real module, run by ansible in check mode: plan and gates, nothing changed, no secret shown."""
     conninfo = pair.conninfo_from_other("tgt")
