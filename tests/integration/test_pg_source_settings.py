@@ -1,9 +1,13 @@
 """pg_replicate's source preparation: wal_level=logical only with consent, Odoo stopped around the restart."""
 
+import threading
+import time
+import urllib.error
 import urllib.request
 
 import psycopg
 import pytest
+import yaml
 from conftest import LEGACY_VMS, ansible_adhoc, lab_secret, run_playbook, vms_of_variant
 
 HOST = vms_of_variant("packaged")[0]
@@ -72,6 +76,30 @@ def odoo_health():
         return response.status
 
 
+class PublicPoller(threading.Thread):
+    """What a user's browser gets from the VM's public nginx, five times a second: status codes seen."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.statuses = []
+        self.stop = threading.Event()
+
+    def run(self):
+        url = f"http://127.0.0.1:{LEGACY_VMS[HOST]['lab_http_port']}/web/login"
+        while not self.stop.is_set():
+            request = urllib.request.Request(url, headers={"Host": f"{HOST}.lab.internal"})
+            try:
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    status = response.status
+            except urllib.error.HTTPError as error:
+                status = (error.code, error.headers.get("Retry-After"))
+            except (urllib.error.URLError, OSError) as error:
+                status = f"no answer: {error}"
+            if not self.statuses or self.statuses[-1] != status:
+                self.statuses.append(status)
+            time.sleep(0.2)
+
+
 @pytest.fixture(scope="module")
 def discovered(tmp_path_factory):
     state_dir = tmp_path_factory.mktemp("replicate-state")
@@ -93,8 +121,19 @@ def test_without_consent_nothing_changes_and_the_message_says_why(discovered):
 
 
 def test_with_consent_wal_level_is_logical_and_odoo_is_back(discovered):
+    poller = PublicPoller()
+    poller.start()
     rc, report = playbook("replicate.yml", discovered, "-e", "pg_replicate_allow_restart=true")
+    time.sleep(1)
+    poller.stop.set()
+    poller.join(15)
     assert rc == 0, messages(report)
+    # Users were told (a maintenance page with Retry-After) while Odoo was down, never left with an error.
+    assert poller.statuses[0] == 200 and poller.statuses[-1] == 200, poller.statuses
+    assert (503, "60") in poller.statuses, poller.statuses
+    assert set(poller.statuses) <= {200, (503, "60")}, poller.statuses
+    restart = yaml.safe_load((discovered / HOST / "replicate_restart.yml").read_text())
+    assert restart["odoo_answers"] and restart["maintenance_seconds"] > 0
     assert report["stats"][HOST]["changed"] > 0
     settings = server_settings()
     assert settings["wal_level"] == ("logical", False)
