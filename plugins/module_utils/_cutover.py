@@ -812,6 +812,26 @@ def unfence_roles(side):
     return [row["role_name"] for row in rows]
 
 
+def grant_connect(side, roles):
+    """Let each role connect to this side's database; the roles that could not before."""
+    database = side.one("reading the database", "SELECT current_database() AS name")["name"]
+    granted = []
+    for role in roles:
+        row = side.one(
+            "reading whether %s may connect" % role,
+            "SELECT has_database_privilege(r.oid, current_database(), 'CONNECT') AS allowed"
+            " FROM pg_roles r WHERE r.rolname = %s",
+            (role,),
+        )
+        if row is not None and not row["allowed"]:
+            side.run(
+                "letting %s connect" % role,
+                "GRANT CONNECT ON DATABASE %s TO %s" % (ident(database), ident(role)),
+            )
+            granted.append(role)
+    return granted
+
+
 def role_sessions(side, roles):
     return side.run(
         "listing application sessions",
@@ -1012,6 +1032,7 @@ class Cutover:
         role_map=None,
         export_snapshots=False,
         rehearse=False,
+        grant_connect=False,
     ):
         if direction not in DIRECTIONS:
             raise _pg.PgError("direction must be forward or reverse")
@@ -1033,6 +1054,9 @@ class Cutover:
         self.max_lag_seconds = float(max_lag_seconds)
         self.reestablish_forward = bool(reestablish_forward)
         self.export_snapshots = bool(export_snapshots)
+        # Forward: the application roles may connect to the target database only from the unfence on,
+        # so an application started before the window reaches no database (and writes nothing) until then.
+        self.grant_connect = bool(grant_connect) and direction == FORWARD
         # A rehearsal changes nothing either: it reads, and times what it reads.
         self.rehearse = bool(rehearse)
         self.check_mode = check_mode or self.rehearse
@@ -1422,6 +1446,8 @@ class Cutover:
             clock.finish(check=False)
             clock.start("unfence")
             self.report["unfenced_on_new"] = unfence_roles(self.new)
+            if self.grant_connect:
+                self.report["connect_granted"] = grant_connect(self.new, self.roles_on[self.new_name])
             clock.finish(check=False)
         except (_pg.PgError, BudgetExceeded) as error:
             if clock.current is not None:

@@ -180,6 +180,16 @@ options:
         end on their own after six hours.
     type: bool
     default: false
+  grant_connect:
+    description:
+      - With O(direction=forward), let the application roles (their target names) connect to the target
+        database in the window's C(unfence) step (C(GRANT CONNECT)), and return the roles that could not
+        before in RV(connect_granted).
+      - The application cutover revokes C(CONNECT) on the instance's databases from its role before it
+        starts the web container ahead of the maintenance page, so that Odoo boots but reaches no
+        database (and writes nothing) until this step.
+    type: bool
+    default: false
   rehearse:
     description:
       - Change nothing (as in check mode). Read the gates, then time what each step inside the window
@@ -248,6 +258,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+connect_granted:
+  description: With O(grant_connect), the application roles given C(CONNECT) on the target database (window).
+  returned: when O(grant_connect) and the run switched
+  type: list
+  elements: str
+  sample: [odoo_legacy_vm_1]
 rehearsal:
   description: With O(rehearse), what was timed and the predicted write unavailability.
   returned: when O(rehearse) and the cutover is still to be done
@@ -408,6 +424,7 @@ def argument_spec():
         role_map=dict(type="dict", default={}),
         export_snapshots=dict(type="bool", default=False),
         rehearse=dict(type="bool", default=False),
+        grant_connect=dict(type="bool", default=False),
     )
 
 
@@ -434,6 +451,7 @@ def main():
             role_map=params["role_map"],
             export_snapshots=params["export_snapshots"],
             rehearse=params["rehearse"],
+            grant_connect=params["grant_connect"],
         )
     except _cutover.CutoverError as error:
         report = dict(error.report)

@@ -272,6 +272,27 @@ def test_odoo_answers_from_the_container_through_the_vm_nginx(wave):
         assert response.status == 200
 
 
+def test_the_web_container_booted_before_the_page_and_reached_no_database_until_the_switch(wave):
+    records = read_journal(str(wave["state"] / MOVED / "journal.jsonl"))
+    started = {}
+    for record in records:
+        started.setdefault(record.get("task", "").split(" : ")[-1], record["ts"])
+    # The journal stamps a task when it ends: the container was up before the page was.
+    assert (
+        started["prepare | Start the web container before the page"]
+        < started["switch | Put the maintenance page in front of the legacy Odoo"]
+    )
+    # Its role was let into acme inside the window, by the database cutover: it could not connect
+    # (nor write) before. It can now.
+    cutover = state_file(wave, MOVED, "cutover.yml")["databases"]["acme"]
+    assert cutover["connect_granted"] == [TARGET_ROLES[MOVED]]
+    with psycopg.connect(**target("postgres")) as conn:
+        (allowed,) = conn.execute(
+            "SELECT has_database_privilege(%s, 'acme', 'CONNECT')", (TARGET_ROLES[MOVED],)
+        ).fetchone()
+    assert allowed
+
+
 def test_every_write_odoo_acknowledged_during_the_wave_is_on_the_target(wave):
     names = wave["writer"].acknowledged
     assert len(names) > 20, "the writer got too few writes through"
