@@ -113,6 +113,17 @@ def lab_secret(name):
     return path.read_text().strip(), path.stat().st_mode & 0o777
 
 
+def lab_target(dbname):
+    """The target PostgreSQL of the lab, as its superuser (published on 127.0.0.1:5418)."""
+    return dict(
+        host="127.0.0.1",
+        port=5418,
+        user="postgres",
+        password=lab_secret("target-postgres-password")[0],
+        dbname=dbname,
+    )
+
+
 def psql(host, database, query):
     """Run a query as postgres on the VM (its own PostgreSQL port); return rows as lists of strings."""
     port = LEGACY_VMS[host]["lab_pg_port"]

@@ -14,7 +14,7 @@ import time
 import psycopg
 import pytest
 import yaml
-from conftest import LEGACY_VMS, ODOO_SERVICES, ansible_adhoc, lab_secret, run_playbook
+from conftest import LEGACY_VMS, ODOO_SERVICES, ansible_adhoc, lab_secret, lab_target, run_playbook
 
 pytestmark = pytest.mark.lab
 
@@ -42,16 +42,6 @@ def _source(host, dbname):
     )
 
 
-def _target(dbname):
-    return dict(
-        host="127.0.0.1",
-        port=5418,
-        user="postgres",
-        password=lab_secret("target-postgres-password")[0],
-        dbname=dbname,
-    )
-
-
 def _catalog(endpoint):
     with psycopg.connect(**endpoint, autocommit=True) as conn:
         return conn.execute(CATALOG_SQL).fetchone()
@@ -62,7 +52,7 @@ def _what_a_cutover_would_change():
     for host, databases in DATABASES.items():
         for database in databases:
             state[f"{host}/{database} on the VM"] = _catalog(_source(host, database))
-            state[f"{host}/{database} on the target"] = _catalog(_target(database))
+            state[f"{host}/{database} on the target"] = _catalog(lab_target(database))
     sites = ansible_adhoc("wave1", "ansible.builtin.shell", "md5sum /etc/nginx/sites-enabled/*", become=True)
     for host in DATABASES:
         service = ODOO_SERVICES[LEGACY_VMS[host]["lab_odoo_variant"]]

@@ -25,6 +25,7 @@ import psycopg
 import pytest
 import yaml
 from conftest import LEGACY_VMS, STATE_DIR, lab_secret, run_playbook
+from conftest import lab_target as target
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".build" / "collections"))
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._journal import read_journal  # noqa: E402
@@ -126,16 +127,6 @@ class StrayRow(threading.Thread):
                 time.sleep(0.5)
         except Exception as error:  # reported by the test
             self.error = error
-
-
-def target(dbname):
-    return dict(
-        host="127.0.0.1",
-        port=5418,
-        user="postgres",
-        password=lab_secret("target-postgres-password")[0],
-        dbname=dbname,
-    )
 
 
 @pytest.fixture(scope="module")
