@@ -235,6 +235,24 @@ def test_the_wave_reports_the_rolled_back_host_as_a_failure(wave):
     assert "was rolled back to its VM" in wave["output"]
 
 
+def test_no_task_failed_on_the_healthy_vm(wave):
+    # Named here with their messages, so that a failure of the moved host says where and why.
+    failures = [
+        (task["task"]["name"], str(task["hosts"][MOVED].get("msg", ""))[:1500])
+        for play in wave["report"]["plays"]
+        for task in play["tasks"]
+        if task["hosts"].get(MOVED, {}).get("failed")
+    ]
+    failures += [
+        (task["task"]["name"], str(item.get("msg", ""))[:1500])
+        for play in wave["report"]["plays"]
+        for task in play["tasks"]
+        for item in task["hosts"].get(MOVED, {}).get("results", [])
+        if isinstance(item, dict) and item.get("failed")
+    ]
+    assert failures == []
+
+
 def test_the_healthy_vm_is_moved_and_proven(wave):
     app = state_file(wave, MOVED, "app_cutover.yml")
     assert app["outcome"] == "moved", app
