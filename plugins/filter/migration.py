@@ -19,7 +19,7 @@ CUTOVER_KEYS = (
     "large_objects",
     "materialized_views",
     "login_roles",
-    "connect_granted",
+    "writes_released",
 )
 STEP_KEYS = ("step", "seconds", "budget_seconds", "ok")
 COMPARE_KEYS = (

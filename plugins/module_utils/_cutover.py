@@ -45,6 +45,7 @@ from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import (
     _large_objects,
     _pg,
     _snapshot_holder,
+    _write_hold,
 )
 
 try:
@@ -123,8 +124,11 @@ HELPER_DDL = (
     " lo bigint, hi bigint, id_column text, ord int NOT NULL, bytes bigint,"
     " done boolean NOT NULL DEFAULT false, rows bigint, seconds double precision, attempts int DEFAULT 0,"
     " done_at timestamptz, PRIMARY KEY (table_schema, table_name, chunk))",
+    # The application roles' write privileges taken before the window (_write_hold), on the target.
+    _write_hold.HOLDS_DDL,
 )
-HELPER_TABLES = ("marker", "heartbeat", "fenced_roles")
+HELPER_TABLES = ("marker", "heartbeat", "fenced_roles", "write_holds")
+STAGES = ("cutover", "prepare")
 
 # Roles a database uses: owners of its objects and large objects, grantees of its schemas,
 # relations, large objects and database, and the direct members of those (a BI tool's login
@@ -812,26 +816,6 @@ def unfence_roles(side):
     return [row["role_name"] for row in rows]
 
 
-def grant_connect(side, roles):
-    """Let each role connect to this side's database; the roles that could not before."""
-    database = side.one("reading the database", "SELECT current_database() AS name")["name"]
-    granted = []
-    for role in roles:
-        row = side.one(
-            "reading whether %s may connect" % role,
-            "SELECT has_database_privilege(r.oid, current_database(), 'CONNECT') AS allowed"
-            " FROM pg_roles r WHERE r.rolname = %s",
-            (role,),
-        )
-        if row is not None and not row["allowed"]:
-            side.run(
-                "letting %s connect" % role,
-                "GRANT CONNECT ON DATABASE %s TO %s" % (ident(database), ident(role)),
-            )
-            granted.append(role)
-    return granted
-
-
 def role_sessions(side, roles):
     return side.run(
         "listing application sessions",
@@ -1032,7 +1016,8 @@ class Cutover:
         role_map=None,
         export_snapshots=False,
         rehearse=False,
-        grant_connect=False,
+        stage="cutover",
+        write_hold_exceptions=None,
     ):
         if direction not in DIRECTIONS:
             raise _pg.PgError("direction must be forward or reverse")
@@ -1054,9 +1039,16 @@ class Cutover:
         self.max_lag_seconds = float(max_lag_seconds)
         self.reestablish_forward = bool(reestablish_forward)
         self.export_snapshots = bool(export_snapshots)
-        # Forward: the application roles may connect to the target database only from the unfence on,
-        # so an application started before the window reaches no database (and writes nothing) until then.
-        self.grant_connect = bool(grant_connect) and direction == FORWARD
+        if stage not in STAGES:
+            raise _pg.PgError("stage must be one of %s" % ", ".join(STAGES))
+        if stage == "prepare" and direction != FORWARD:
+            raise _pg.PgError("stage=prepare readies the target of a forward cutover; use direction=forward")
+        # prepare: everything before the maintenance page (gates, helpers, pre-syncs, the write hold).
+        self.stage = stage
+        try:
+            self.write_hold_exceptions = _write_hold.parse_exceptions(write_hold_exceptions)
+        except ValueError as error:
+            raise _pg.PgError(str(error))
         # A rehearsal changes nothing either: it reads, and times what it reads.
         self.rehearse = bool(rehearse)
         self.check_mode = check_mode or self.rehearse
@@ -1140,6 +1132,9 @@ class Cutover:
             state = self.current_state()
             self.report["state"] = state
             if state == "done":
+                return self.report
+            if self.stage == "prepare":
+                self.prepare_before_window()
                 return self.report
             if self.check_mode:
                 self.check_gates(probe=False)
@@ -1389,6 +1384,84 @@ class Cutover:
             self.report["changed"] = True
         self.report["prepared"] = created
 
+    def prepare_before_window(self):
+        """Before the maintenance page: gates, helpers, large objects and sequences pre-synced, and the
+        new side's application roles kept from writing, so their application can start against it."""
+        new_roles = self.roles_on[self.new_name]
+        if self.check_mode:
+            self.check_gates(probe=False)
+            missing = (
+                helper_missing(self.new) or helper_missing(self.old) or self.run_as_subscription_owner(False)
+            )
+            to_hold = _write_hold.summary(
+                _write_hold.held_privileges(self.new, new_roles, self.write_hold_exceptions)
+            )
+            behind = self.sequences_behind()
+            self.report.update(
+                prepared=["helper tables"] if missing else [],
+                writes_held=to_hold,
+                sequences_presynced=len(behind),
+            )
+            self.report["changed"] = bool(missing or to_hold or behind)
+            return
+        clock = self.clock
+        clock.start("gate")
+        self.check_gates(probe=True)
+        clock.finish()
+        clock.start("prepare")
+        self.prepare()
+        if self.run_as_subscription_owner():
+            self.report["prepared"].append("subscription %s applies as its owner" % self.path["subscription"])
+        clock.finish()
+        behind = self.sequences_behind()
+        if behind:
+            statement, params = setval_statement(behind)
+            self.new.run("pre-syncing sequences", statement, params)
+        self.report["sequences_presynced"] = len(behind)
+        self.report["writes_held"] = _write_hold.hold(self.new, new_roles, self.write_hold_exceptions)
+        if behind or self.report["writes_held"]:
+            self.report["changed"] = True
+        self.report["state"] = "prepared"
+
+    def run_as_subscription_owner(self, apply=True):
+        """From PostgreSQL 16 the apply worker writes as each table's owner, the role the hold takes
+        writes from: it must write as the subscription's owner instead. True when this changed it."""
+        subscriber = self.side(self.path["subscriber"])
+        if subscriber.version_num < 160000:
+            return False
+        row = subscriber.one(
+            "reading subscription %s" % self.path["subscription"],
+            "SELECT subrunasowner FROM pg_subscription WHERE subname = %s"
+            " AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            (self.path["subscription"],),
+        )
+        if row is None or row["subrunasowner"]:
+            return False
+        if not apply:
+            return True
+        subscriber.run(
+            "letting subscription %s apply as its owner" % self.path["subscription"],
+            _sql.SQL("ALTER SUBSCRIPTION {} SET (run_as_owner = true)").format(
+                _sql.Identifier(self.path["subscription"])
+            ),
+        )
+        return True
+
+    def sequences_behind(self):
+        """The old side's sequence values that differ on the new side (Odoo's registry signalling
+        among them: set before the warm-up, the registry it loads is current after the switch)."""
+        old_values = read_sequences(self.old)
+        new_values = dict(((v["schema"], v["name"]), v) for v in read_sequences(self.new))
+        behind = []
+        for value in old_values:
+            now = new_values.get((value["schema"], value["name"]))
+            if now is not None and (now["last_value"], now["is_called"]) != (
+                value["last_value"],
+                value["is_called"],
+            ):
+                behind.append(value)
+        return behind
+
     def execute(self):
         clock = self.clock
         try:
@@ -1446,8 +1519,8 @@ class Cutover:
             clock.finish(check=False)
             clock.start("unfence")
             self.report["unfenced_on_new"] = unfence_roles(self.new)
-            if self.grant_connect:
-                self.report["connect_granted"] = grant_connect(self.new, self.roles_on[self.new_name])
+            # Writes held since before the window (an application warmed up against the new side) come back.
+            self.report["writes_released"] = _write_hold.release(self.new)
             clock.finish(check=False)
         except (_pg.PgError, BudgetExceeded) as error:
             if clock.current is not None:
@@ -1745,19 +1818,30 @@ def run_finalize(source, target, restore_roles=True, drop_helper_schema=True, ch
             roles[side.name] = [row["role_name"] for row in rows]
             if rows:
                 plan.append(("roles", None, side, None))
+        # Holds left by a prepared cutover that never switched: the schema that records them goes away.
+        held = dict(
+            (side.name, _write_hold.recorded_holds(side) if drop_helper_schema else []) for side in (src, tgt)
+        )
+        for side in (src, tgt):
+            if held[side.name]:
+                plan.append(("writes", None, side, None))
         for side in (src, tgt):
             if drop_helper_schema and side.one(
                 "reading schemas", "SELECT 1 AS x FROM pg_namespace WHERE nspname = %s", (HELPER_SCHEMA,)
             ):
                 plan.append(("schema", None, side, None))
         for kind, path, side, other in plan:
-            what = dict(action="drop" if kind != "roles" else "restore", kind=kind, side=side.name)
+            what = dict(
+                action="restore" if kind in ("roles", "writes") else "drop", kind=kind, side=side.name
+            )
             if path is not None:
                 what["name"] = path[
                     {"subscription": "subscription", "slot": "slot", "publication": "publication"}[kind]
                 ]
             if kind == "roles":
                 what["roles"] = roles[side.name]
+            if kind == "writes":
+                what["roles"] = sorted(set(row["role"] for row in held[side.name]))
             if kind == "schema":
                 what["name"] = HELPER_SCHEMA
             actions.append(what)
@@ -1771,6 +1855,8 @@ def run_finalize(source, target, restore_roles=True, drop_helper_schema=True, ch
                 drop_publication(side, path["publication"])
             elif kind == "roles":
                 unfence_roles(side)
+            elif kind == "writes":
+                _write_hold.release(side)
             elif kind == "schema":
                 side.run("dropping the helper schema", "DROP SCHEMA IF EXISTS odoo_migration CASCADE")
         return dict(changed=bool(actions), actions=actions, database=database)

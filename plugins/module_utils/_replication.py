@@ -347,6 +347,10 @@ def subscription_sql(conninfo_text, slot, binary=True, streaming="parallel", tar
         options.append("streaming = %s" % (streaming if target_major >= 16 else "on"))
     if target_major >= 15:
         options.append("disable_on_error = true")
+    if target_major >= 16:
+        # Applied as the subscription's owner, not each table's: the cutover's prepare stage takes the
+        # application role's (the tables' owner's) write privileges before the window.
+        options.append("run_as_owner = true")
     return "CREATE SUBSCRIPTION %s CONNECTION %s PUBLICATION %s WITH (%s)" % (
         quote_ident(SUBSCRIPTION),
         quote_literal(conninfo_text),

@@ -180,16 +180,34 @@ options:
         end on their own after six hours.
     type: bool
     default: false
-  grant_connect:
+  stage:
     description:
-      - With O(direction=forward), let the application roles (their target names) connect to the target
-        database in the window's C(unfence) step (C(GRANT CONNECT)), and return the roles that could not
-        before in RV(connect_granted).
-      - The application cutover revokes C(CONNECT) on the instance's databases from its role before it
-        starts the web container ahead of the maintenance page, so that Odoo boots but reaches no
-        database (and writes nothing) until this step.
-    type: bool
-    default: false
+      - C(cutover) runs the cutover (the window).
+      - C(prepare), with O(direction=forward), readies the target before the maintenance page while
+        users still work on the source, and fences nothing. It checks the gates, creates the helper
+        tables, pre-syncs large objects, and sets every target sequence that differs to the source's value.
+        Odoo's registry signalling sequences are among them, so an Odoo that loads its registry now
+        keeps it after the switch.
+      - It also takes the application roles' write privileges on the target database (INSERT,
+        UPDATE, DELETE and TRUNCATE on tables, USAGE and UPDATE on sequences). It records them in
+        C(odoo_migration.write_holds) and returns them in RV(writes_held). An application started
+        now can read, and load its registry, but it cannot write.
+      - The cutover gives them back in its C(unfence) step (RV(writes_released)), and so does
+        M(sysgenpro.odoo_migration.pg_migration_finalize).
+      - A role that could still write (a superuser, or through PUBLIC or another role) fails the hold,
+        and nothing is changed.
+    type: str
+    choices: [cutover, prepare]
+    default: cutover
+  write_hold_exceptions:
+    description:
+      - With O(stage=prepare), write privileges the hold leaves to the application roles, as a mapping of
+        table (C(name) or C(schema.name)) to privileges (C(INSERT), C(UPDATE), C(DELETE), C(TRUNCATE)).
+      - For statements an application issues at start whatever the data. Odoo 19's registry load always
+        runs C(DELETE FROM ir_config_parameter WHERE key='base.partially_updated_database'); it deletes
+        nothing unless a module update on the old side was left half done.
+    type: dict
+    default: {}
   rehearse:
     description:
       - Change nothing (as in check mode). Read the gates, then time what each step inside the window
@@ -258,9 +276,23 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-connect_granted:
-  description: With O(grant_connect), the application roles given C(CONNECT) on the target database (window).
-  returned: when O(grant_connect) and the run switched
+writes_held:
+  description:
+    - With O(stage=prepare), per application role (target name), how many tables and sequences it lost
+      its write privileges on in this run (in check mode, would lose).
+  returned: when O(stage=prepare) and the cutover is still to be done
+  type: dict
+  sample: {odoo_legacy_vm_1: {tables: 642, sequences: 611}}
+sequences_presynced:
+  description:
+    - With O(stage=prepare), how many target sequences were (in check mode, would be) set to the
+      source's value.
+  returned: when O(stage=prepare) and the cutover is still to be done
+  type: int
+  sample: 14
+writes_released:
+  description: The roles whose write privileges, held since O(stage=prepare), were given back in the window.
+  returned: when the run switched
   type: list
   elements: str
   sample: [odoo_legacy_vm_1]
@@ -306,7 +338,9 @@ target_application_roles:
   elements: str
   sample: [odoo_legacy_vm_1]
 state:
-  description: C(ready) before a run, C(switched) after it, C(done) when there was nothing left to do.
+  description:
+    - C(ready) before a run, C(switched) after it, C(done) when there was nothing left to do, and
+      C(prepared) after a run with O(stage=prepare).
   returned: always
   type: str
   sample: switched
@@ -424,7 +458,8 @@ def argument_spec():
         role_map=dict(type="dict", default={}),
         export_snapshots=dict(type="bool", default=False),
         rehearse=dict(type="bool", default=False),
-        grant_connect=dict(type="bool", default=False),
+        stage=dict(type="str", default="cutover", choices=list(_cutover.STAGES)),
+        write_hold_exceptions=dict(type="dict", default={}),
     )
 
 
@@ -451,7 +486,8 @@ def main():
             role_map=params["role_map"],
             export_snapshots=params["export_snapshots"],
             rehearse=params["rehearse"],
-            grant_connect=params["grant_connect"],
+            stage=params["stage"],
+            write_hold_exceptions=params["write_hold_exceptions"],
         )
     except _cutover.CutoverError as error:
         report = dict(error.report)

@@ -99,7 +99,11 @@ options:
     type: bool
     default: true
   drop_helper_schema:
-    description: Whether the helper schema C(odoo_migration) is dropped on both servers.
+    description:
+      - Whether the helper schema C(odoo_migration) is dropped on both servers.
+      - Write privileges that a prepared cutover (M(sysgenpro.odoo_migration.pg_cutover) with
+        O(sysgenpro.odoo_migration.pg_cutover#module:stage=prepare)) still holds are given back first
+        (action C(restore), kind C(writes)).
     type: bool
     default: true
 extends_documentation_fragment:

@@ -310,10 +310,88 @@ def test_budget_exceeded_unfences_and_keeps_replication(pair):
     _wait(lambda: set(writer.acked) <= _ids(pair, "tgt"), 30, "acknowledged writes on the target")
 
 
+def _app_write_privileges(pair, side):
+    """What the application role may write on the side's tables and sequences: (relation, privilege) rows."""
+    return pair.query(
+        side,
+        "SELECT c.relname, a.privilege_type FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " CROSS JOIN LATERAL aclexplode(coalesce(c.relacl,"
+        "   acldefault(CASE WHEN c.relkind = 'S' THEN 's'::\"char\" ELSE 'r'::\"char\" END, c.relowner))) a"
+        " WHERE a.grantee = 'odoo'::regrole AND c.relkind IN ('r', 'S') AND n.nspname = 'public'"
+        " AND a.privilege_type IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'USAGE') ORDER BY 1, 2",
+    )
+
+
+def _as_app(pair, side, statement):
+    with psycopg.connect(
+        **dict(pair.endpoint(side), user=APP_ROLE, password=APP_PASSWORD), autocommit=True
+    ) as c:
+        cur = c.execute(statement)
+        return cur.fetchall() if cur.description else []
+
+
+def test_prepare_keeps_the_application_from_writing_to_the_target_and_presyncs_sequences(pair):
+    """Before the page: the app role reads the target but cannot write it; its sequences match the source."""
+    before = _app_write_privileges(pair, "tgt")
+    assert len(before) > 100 and before == _app_write_privileges(pair, "src")
+    pair.psql("src", "SELECT nextval('cut_standalone_seq') FROM generate_series(1, 7)")
+    planned = _cutover.run_cutover(
+        pair.pg_endpoint("src"), pair.pg_endpoint("tgt"), check_mode=True, **_options(pair, stage="prepare")
+    )
+    assert planned["changed"] and planned["writes_held"]["odoo"]["tables"] > 50
+    assert planned["sequences_presynced"] >= 1
+    assert _app_write_privileges(pair, "tgt") == before, "check mode took a privilege"
+    # A hold that would not hold (PUBLIC may still insert) is refused whole.
+    pair.psql("tgt", "GRANT INSERT ON cut_probe TO PUBLIC")
+    with pytest.raises(
+        _cutover._pg.PgError,
+        match=r"INSERT on public.cut_probe\) through PUBLIC or a role it is in.*nothing was changed",
+    ):
+        _cutover.run_cutover(
+            pair.pg_endpoint("src"), pair.pg_endpoint("tgt"), **_options(pair, stage="prepare")
+        )
+    pair.psql("tgt", "REVOKE INSERT ON cut_probe FROM PUBLIC")
+    assert _app_write_privileges(pair, "tgt") == before
+    report = _cutover.run_cutover(
+        pair.pg_endpoint("src"), pair.pg_endpoint("tgt"), **_options(pair, stage="prepare")
+    )
+    assert report["state"] == "prepared" and report["changed"]
+    assert report["writes_held"]["odoo"]["tables"] == planned["writes_held"]["odoo"]["tables"]
+    seq = "SELECT last_value || ':' || is_called FROM cut_standalone_seq"
+    assert pair.scalar("tgt", seq) == pair.scalar("src", seq)
+    assert _app_write_privileges(pair, "tgt") == []
+    # The application reads (Odoo loads its registry, its sequences) and cannot write, by any path.
+    assert _as_app(pair, "tgt", "SELECT count(*) FROM cut_probe")[0][0] >= 0
+    assert _as_app(pair, "tgt", "SELECT last_value FROM cut_standalone_seq")
+    for write in (
+        "INSERT INTO cut_probe (n) VALUES (-7)",
+        "UPDATE cut_probe SET doc = 'x' WHERE n = 1",
+        "DELETE FROM cut_probe WHERE n = 1",
+        "TRUNCATE cut_probe",
+        "SELECT nextval('cut_standalone_seq')",
+        "BEGIN READ WRITE; INSERT INTO cut_probe (n) VALUES (-8); COMMIT",
+    ):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            _as_app(pair, "tgt", write)
+    # The source is untouched: the application writes there, and replication still carries it.
+    assert _role(pair, "src") == ["t", "0"]
+    _as_app(pair, "src", "INSERT INTO cut_probe (n) VALUES (-9)")
+    _wait(lambda: -9 in _ids(pair, "tgt"), 30, "a source write replicated to the held target")
+    again = _cutover.run_cutover(
+        pair.pg_endpoint("src"), pair.pg_endpoint("tgt"), **_options(pair, stage="prepare")
+    )
+    # Nothing more to hold; the source's sequences moved on (that insert, the gate's probe) and follow.
+    assert again["writes_held"] == {} and again["sequences_presynced"] >= 1
+    assert _app_write_privileges(pair, "tgt") == []
+
+
 def test_cutover_compare_reverse_finalize(pair):
     writer = Writer(pair, "src")
     writer.n = 1_000_000
     writer.start()
+    # Before the page (a no-op when the test above prepared already), then the window.
+    _cutover.run_cutover(pair.pg_endpoint("src"), pair.pg_endpoint("tgt"), **_options(pair, stage="prepare"))
+    assert _app_write_privileges(pair, "tgt") == []
     time.sleep(1.5)
     report = _cutover.run_cutover(
         pair.pg_endpoint("src"), pair.pg_endpoint("tgt"), **_options(pair, export_snapshots=True)
@@ -324,6 +402,9 @@ def test_cutover_compare_reverse_finalize(pair):
     assert report["state"] == "switched" and report["point_of_no_return_passed"] and not report["aborted"]
     assert report["write_unavailable_seconds"] < 5
     assert report["sequences"]["guard_violations"] == []
+    # The write hold of the prepare stage was given back in the window, exactly as the source has them.
+    assert report["writes_released"] == ["odoo"]
+    assert _app_write_privileges(pair, "tgt") == _app_write_privileges(pair, "src")
     assert '"public"."cut_standalone_seq"' in [
         _cutover.qualified(*name.split(".", 1)) for name in report["sequences"]["standalone"]
     ]

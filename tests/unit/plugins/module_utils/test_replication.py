@@ -126,7 +126,8 @@ def test_subscription_sql_and_conninfo_quoting():
     sql = rep.subscription_sql(info, "odoo_migration", target_major=18)
     assert sql.startswith("CREATE SUBSCRIPTION odoo_migration CONNECTION '")
     assert "create_slot = false, slot_name = 'odoo_migration', copy_data = false" in sql
-    assert "binary = true, streaming = parallel, disable_on_error = true" in sql
+    assert "binary = true, streaming = parallel, disable_on_error = true, run_as_owner = true" in sql
+    assert "run_as_owner" not in rep.subscription_sql(info, "s", target_major=15)
     assert "streaming = on" in rep.subscription_sql(info, "s", target_major=15)
     assert "disable_on_error" not in rep.subscription_sql(info, "s", target_major=14)
 
