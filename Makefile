@@ -6,6 +6,8 @@ export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # Size knob of each seeded lab database, in megabytes (tests: tens; benchmarks: thousands).
 LAB_SCALE_MB ?= 30
+# Legacy VMs in the lab (2 to 8; the two built in plus packaged copies of legacy-vm-1).
+LAB_VMS ?= 2
 COLLECTION_LINK := .build/collections/ansible_collections/sysgenpro/odoo_migration
 PLAYBOOK := ansible-playbook -i inventories/lab
 
@@ -26,6 +28,7 @@ $(COLLECTION_LINK):
 	ln -sfn $(CURDIR) $@
 
 lab-up: setup
+	python lab/scale_inventory.py $(LAB_VMS)
 	$(PLAYBOOK) lab/playbooks/up.yml -e lab_legacy_seed_scale_mb=$(LAB_SCALE_MB)
 
 lab-down: setup

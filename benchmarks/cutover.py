@@ -10,9 +10,10 @@ next run starts from the VM again.
 
 Per run: the longest gap between two acknowledged writes (writer_gap_seconds, the writer's
 resolution is about 0.1 s, plus its 0.5 s pause after an error), how long the maintenance page was
-up (maintenance_seconds, from app_cutover.yml), the database write unavailability (from
-cutover.yml), writes acknowledged and lost. The peer is this collection before issue 17: its wave
-report recorded a page of about 39 s per VM (not re-run here).
+up (maintenance_seconds, from app_cutover.yml), how long until the containers served their first
+login through the public URL (users_back_seconds, measured by the role itself), the database
+write unavailability (from cutover.yml), writes acknowledged and lost. The peer is this collection
+before issue 17: its wave report recorded a page of about 39 s per VM (not re-run here).
 
     .venv/bin/python benchmarks/cutover.py --runs 5
 Writes benchmarks/results/cutover.{json,md}.
@@ -22,7 +23,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +33,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 sys.path.insert(0, str(REPO / "tests" / "integration" / "files"))
+sys.path.insert(0, str(REPO / "benchmarks"))
+from lab_playbooks import inventory_host, playbook  # noqa: E402
 from odoo_jsonrpc_writer import JsonRpcWriter, OdooSession, missing_names  # noqa: E402
 
 HOST = "legacy-vm-1"
@@ -43,25 +45,7 @@ AIMS = {"writer_gap_seconds_p50": 3.0, "writer_gap_seconds_max": 10.0, "lost_wri
 
 
 def lab_http_port():
-    inventory = subprocess.run(
-        [str(REPO / ".venv" / "bin" / "ansible-inventory"), "-i", "inventories/lab", "--host", HOST],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(inventory.stdout)["lab_http_port"]
-
-
-def playbook(name, *args, timeout=1800):
-    path = REPO / name if "/" in name else REPO / "playbooks" / name
-    command = [str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", "inventories/lab", str(path), *args]
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="default")
-    run = subprocess.run(
-        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if run.returncode != 0:
-        raise SystemExit(f"{name} failed (rc {run.returncode}):\n{run.stdout[-4000:]}\n{run.stderr[-2000:]}")
+    return inventory_host(HOST)["lab_http_port"]
 
 
 class TimedWriter(JsonRpcWriter):
@@ -100,6 +84,7 @@ def one_run(number, url, password):
         outcome=app["outcome"],
         writer_gap_seconds=round(max(gaps), 2) if gaps else None,
         maintenance_seconds=app.get("maintenance_seconds"),
+        users_back_seconds=app.get("users_back_seconds"),
         write_unavailable_seconds=cutover["databases"][DATABASE]["write_unavailable_seconds"],
         acknowledged_writes=len(writer.acknowledged),
         writer_errors=writer.errors,
@@ -120,14 +105,15 @@ def markdown(report):
         f"Measured {report['measured_at']} on {report['machine']}; {len(report['runs'])} cutovers of "
         f"{HOST} ({DATABASE}) under a JSON-RPC writer on the public URL.",
         "",
-        "| run | outcome | writer gap (s) | maintenance page (s) | database writes unavailable (s) | "
-        "writes acknowledged | writer errors | lost |",
-        "|---|---|---|---|---|---|---|---|",
+        "| run | outcome | writer gap (s) | maintenance page (s) | "
+        "page up to the first login on the containers (s) | "
+        "database writes unavailable (s) | writes acknowledged | writer errors | lost |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for run in report["runs"]:
         lines.append(
             f"| {run['run']} | {run['outcome']} | {run['writer_gap_seconds']} | "
-            f"{run['maintenance_seconds']} | "
+            f"{run['maintenance_seconds']} | {run['users_back_seconds']} | "
             f"{run['write_unavailable_seconds']} | {run['acknowledged_writes']} | {run['writer_errors']} | "
             f"{run['lost_writes']} |"
         )

@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".build" / "collect
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._journal import read_journal  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent / "files"))
+import odoo_jsonrpc_writer as writer_module  # noqa: E402
 from odoo_jsonrpc_writer import JsonRpcWriter, OdooSession  # noqa: E402
 
 pytestmark = pytest.mark.lab
@@ -302,29 +303,23 @@ def odoo_log_time(line):
 
 
 def task_ends(wave, host):
-    """{task name: when the journal recorded its end} for the host's first run of each task."""
-    ended = {}
-    for record in read_journal(str(wave["state"] / host / "journal.jsonl")):
-        ended.setdefault(
-            record.get("task", "").split(" : ")[-1], datetime.datetime.fromisoformat(record["ts"])
-        )
-    return ended
+    return writer_module.task_ends(wave["state"] / host / "journal.jsonl")
 
 
 def test_users_wrote_until_the_page_never_during_the_fence_and_again_on_the_containers(wave):
     ended = task_ends(wave, MOVED)
-    acks = wave["acknowledged_at"]
-    page = ended["switch | Put the maintenance page in front of the legacy Odoo"]
-    told_to_stop = ended["switch | Tell Odoo on the VM to stop"]
-    cut_over = ended["switch | Cut the databases over (fence, marker, sequences, reverse path)"]
-    lifted = ended["switch | Send traffic to the containers and lift the maintenance page"]
-    assert page < told_to_stop < cut_over < lifted
-    assert [t for t in acks if t < page], "no write was acknowledged by the VM before the page"
-    # From the VM's stop to the end of the database cutover, which holds the fence: nothing answered.
-    assert [t for t in acks if told_to_stop < t < cut_over] == []
-    assert [t for t in acks if t > lifted], "no write was acknowledged by the containers after the switch"
+    window = writer_module.window_counts(wave["acknowledged_at"], ended)
+    assert window["before_page"] > 0, "no write was acknowledged by the VM before the page"
+    assert window["during_fence"] == 0, window
+    assert window["after_switch"] > 0, "no write was acknowledged by the containers after the switch"
+    page = ended[writer_module.PAGE_TASK]
+    lifted = ended[writer_module.LIFT_TASK]
     app = state_file(wave, MOVED, "app_cutover.yml")
     assert 0 < app["maintenance_seconds"] < (lifted - page).total_seconds() + 5
+    # Users are back when the containers render a page, which the report shows beside the page's time.
+    assert app["maintenance_seconds"] <= app["users_back_seconds"] < app["maintenance_seconds"] + 30
+    row = next(line for line in wave["report_text"].splitlines() if line.startswith(f"| {MOVED} |"))
+    assert f"| {app['maintenance_seconds']} | {app['users_back_seconds']} |" in row
 
 
 def test_the_web_container_was_warm_before_the_page_and_wrote_nothing_until_the_switch(wave):

@@ -14,3 +14,4 @@ if not LINK.exists():
 sys.path.insert(0, str(COLLECTIONS))
 sys.path.insert(0, str(REPO / "lab" / "seed"))
 sys.path.insert(0, str(REPO / "lab" / "images"))
+sys.path.insert(0, str(REPO / "lab"))

@@ -7,13 +7,19 @@ fails unless the writer is still running (a run whose writer never started prove
 afterwards ``verify`` asks Odoo (wherever it now runs) for each acknowledged name: none may be
 missing.
 
+``verify --journal`` also places each acknowledgement in the cutover's window, from the task journal
+of the moved host (``window_counts``): before the page, between the VM's stop and the end of the
+database cutover (which holds the fence: none may be acknowledged there) and after the switch.
+
 Used as a thread by tests/integration/test_wave.py and as a process by the molecule scenario:
   odoo_jsonrpc_writer.py run    --url URL --host-header NAME --database DB --password-file F --out DIR
   odoo_jsonrpc_writer.py stop   --out DIR
   odoo_jsonrpc_writer.py verify --url URL --host-header NAME --database DB --password-file F --out DIR
+                                [--journal migration-state/<host>/journal.jsonl]
 """
 
 import argparse
+import datetime
 import http.cookiejar
 import json
 import os
@@ -27,6 +33,40 @@ import uuid
 from pathlib import Path
 
 NAME_PREFIX = "wave-writer-"
+# Tasks of the application cutover whose ends (in the journal) bound the window.
+PAGE_TASK = "switch | Put the maintenance page in front of the legacy Odoo"
+STOP_TASK = "switch | Tell Odoo on the VM to stop"
+CUTOVER_TASK = "switch | Cut the databases over (fence, marker, sequences, reverse path)"
+LIFT_TASK = "switch | Send traffic to the containers and lift the maintenance page"
+
+
+def task_ends(journal_path):
+    """{task name: when the journal recorded its first end}."""
+    ended = {}
+    with open(journal_path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                record = json.loads(line)
+                name = record.get("task", "").split(" : ")[-1]
+                ended.setdefault(name, datetime.datetime.fromisoformat(record["ts"]))
+    return ended
+
+
+def window_counts(acknowledged_at, ended):
+    """How many acknowledgements came before the page, while the fence was held (from the VM's stop
+    to the end of the database cutover) and after the switch."""
+    page, stop, cutover, lifted = (ended[task] for task in (PAGE_TASK, STOP_TASK, CUTOVER_TASK, LIFT_TASK))
+    if not page < stop < cutover < lifted:
+        raise ValueError(f"the journal's window is out of order: {page} {stop} {cutover} {lifted}")
+    return dict(
+        before_page=sum(1 for t in acknowledged_at if t < page),
+        during_fence=sum(1 for t in acknowledged_at if stop < t < cutover),
+        after_switch=sum(1 for t in acknowledged_at if t > lifted),
+    )
+
+
+def utc_now():
+    return datetime.datetime.now(datetime.UTC)
 
 
 class OdooSession:
@@ -110,7 +150,9 @@ def session_from(args):
 def command_run(args, out):
     out.mkdir(parents=True, exist_ok=True)
     log = (out / "acknowledged.log").open("a", buffering=1)
-    writer = JsonRpcWriter(session_from(args), on_acknowledged=lambda name: log.write(name + "\n"))
+    writer = JsonRpcWriter(
+        session_from(args), on_acknowledged=lambda name: log.write(f"{name} {utc_now().isoformat()}\n")
+    )
     signal.signal(signal.SIGTERM, lambda *_: writer.stop.set())
     (out / "writer.pid").write_text(str(os.getpid()))
     writer.start()
@@ -157,10 +199,15 @@ def command_stop(out, wait_seconds=30):
 
 
 def command_verify(args, out):
-    names = (out / "acknowledged.log").read_text().split()
+    lines = [line.split() for line in (out / "acknowledged.log").read_text().splitlines() if line.strip()]
+    names = [fields[0] for fields in lines]
     summary = json.loads((out / "summary.json").read_text())
     missing = missing_names(session_from(args), names)
-    print(json.dumps(dict(summary, checked=len(names), missing=missing)))
+    result = dict(summary, checked=len(names), missing=missing)
+    if args.journal:
+        acknowledged_at = [datetime.datetime.fromisoformat(fields[1]) for fields in lines]
+        result["window"] = window_counts(acknowledged_at, task_ends(args.journal))
+    print(json.dumps(result))
     return 1 if missing else 0
 
 
@@ -172,6 +219,9 @@ def main(argv=None):
     parser.add_argument("--host-header")
     parser.add_argument("--database")
     parser.add_argument("--password-file")
+    parser.add_argument(
+        "--journal", help="verify: the moved host's journal.jsonl, to place writes in the window"
+    )
     args = parser.parse_args(argv)
     out = Path(args.out)
     if args.command != "stop" and not all((args.url, args.host_header, args.database, args.password_file)):
