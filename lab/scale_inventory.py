@@ -9,9 +9,10 @@ VM side by side). With COUNT 2 the file is removed. A lab that had more VMs keep
 until `make lab-down` with the same count.
 """
 
-import json
 import sys
 from pathlib import Path
+
+import yaml
 
 BUILT_IN = 2
 MOST = 8
@@ -57,8 +58,8 @@ def main(argv):
         SCALE_FILE.unlink(missing_ok=True)
         return 0
     text = (
-        f"# Written by lab/scale_inventory.py (make lab-up LAB_VMS={count}); not committed.\n"
-        f"{json.dumps(inventory(count), indent=2)}\n"
+        f"---\n# Written by lab/scale_inventory.py (make lab-up LAB_VMS={count}); not committed.\n"
+        + yaml.safe_dump(inventory(count), default_flow_style=None, sort_keys=False, indent=2)
     )
     if not SCALE_FILE.exists() or SCALE_FILE.read_text() != text:
         SCALE_FILE.write_text(text)
