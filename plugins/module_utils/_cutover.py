@@ -105,6 +105,8 @@ WORKER_SETTLE_SECONDS = 12.0
 SEQUENCE_BATCH = 400
 
 HELPER_DDL = (
+    # Creators of the helper schema take turns (CREATE SCHEMA IF NOT EXISTS races otherwise).
+    "SELECT pg_advisory_xact_lock(hashtext('odoo_migration:helper_schema'))",
     "CREATE SCHEMA IF NOT EXISTS odoo_migration",
     "CREATE TABLE IF NOT EXISTS odoo_migration.marker ("
     " id bigserial PRIMARY KEY, token text UNIQUE, created_at timestamptz DEFAULT clock_timestamp())",

@@ -442,7 +442,10 @@ def _set_state(conn, key, value):
     )
 
 
+# CREATE SCHEMA IF NOT EXISTS is not safe against a concurrent creation (a unique violation on
+# pg_namespace): every creator of the helper schema takes the same lock first, in its transaction.
 BOOKKEEPING_SQL = """
+SELECT pg_advisory_xact_lock(hashtext('odoo_migration:helper_schema'));
 CREATE SCHEMA IF NOT EXISTS odoo_migration;
 CREATE TABLE IF NOT EXISTS odoo_migration.copy_state (
     key text PRIMARY KEY, value text, updated_at timestamptz DEFAULT clock_timestamp());
@@ -454,6 +457,7 @@ CREATE TABLE IF NOT EXISTS odoo_migration.copy_progress (
 """
 
 HELPER_SOURCE_SQL = """
+SELECT pg_advisory_xact_lock(hashtext('odoo_migration:helper_schema'));
 CREATE SCHEMA IF NOT EXISTS odoo_migration;
 CREATE TABLE IF NOT EXISTS odoo_migration.heartbeat (id int PRIMARY KEY, beat timestamptz);
 CREATE TABLE IF NOT EXISTS odoo_migration.marker (

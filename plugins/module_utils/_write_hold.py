@@ -177,6 +177,10 @@ def hold(side, roles, exceptions=()):
     if not roles:
         return {}
     with side.conn.transaction():
+        side.run(
+            "waiting for other creators of the helper schema",
+            "SELECT pg_advisory_xact_lock(hashtext('odoo_migration:helper_schema'))",
+        )
         side.run("creating the helper schema", "CREATE SCHEMA IF NOT EXISTS odoo_migration")
         side.run("creating %s" % HOLDS_TABLE, HOLDS_DDL)
         rows = held_privileges(side, roles, exceptions)

@@ -75,7 +75,7 @@ def test_every_proof_through_the_public_url_takes_the_ca_bundle_and_the_others_d
                 direct += 1
                 assert "ca_path" not in args, path
     # Every proof goes through the public URL now: none is sent straight to a container.
-    assert public == 3 and direct == 0
+    assert public == 4 and direct == 0
 
 
 def test_the_ca_bundle_variable_is_documented_for_every_entry_point():
