@@ -21,7 +21,6 @@ Writes benchmarks/results/cutover.{json,md}.
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -31,10 +30,9 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results"
 sys.path.insert(0, str(REPO / "tests" / "integration" / "files"))
 sys.path.insert(0, str(REPO / "benchmarks"))
-from lab_playbooks import inventory_host, playbook  # noqa: E402
+from lab_playbooks import inventory_host, measured_on, playbook, write_results  # noqa: E402
 from odoo_jsonrpc_writer import JsonRpcWriter, OdooSession, missing_names  # noqa: E402
 
 HOST = "legacy-vm-1"
@@ -142,9 +140,7 @@ def main(argv=None):
         print(json.dumps(runs[-1]), flush=True)
     gaps = [run["writer_gap_seconds"] for run in runs if run["writer_gap_seconds"] is not None]
     report = dict(
-        measured_at=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        machine=f"{os.cpu_count()} CPUs",
-        peer=PEER,
+        measured_on(PEER),
         aims=AIMS,
         runs=runs,
         writer_gap_seconds_p50=round(statistics.median(gaps), 2) if gaps else None,
@@ -153,10 +149,7 @@ def main(argv=None):
         lost_writes=sum(run["lost_writes"] for run in runs),
         ratio_vs_peer=round(statistics.median(gaps) / 39.0, 3) if gaps else None,
     )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "cutover.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / "cutover.md").write_text(markdown(report))
-    print(markdown(report))
+    write_results("cutover", report, markdown(report))
 
 
 if __name__ == "__main__":

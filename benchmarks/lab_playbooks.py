@@ -3,10 +3,29 @@
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = REPO / ".venv" / "bin"
+
+
+def measured_on(peer):
+    """When and where a result was measured, and against which peer."""
+    return dict(
+        measured_at=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        machine=f"{os.cpu_count()} CPUs",
+        peer=peer,
+    )
+
+
+def write_results(name, report, text):
+    """benchmarks/results/<name>.json and .md; the markdown is printed too."""
+    results = REPO / "benchmarks" / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (results / f"{name}.md").write_text(text)
+    print(text)
 
 
 def inventory_host(host):

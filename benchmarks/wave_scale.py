@@ -19,7 +19,6 @@ Writes benchmarks/results/wave_scale.{json,md}.
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -28,9 +27,8 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results"
 sys.path.insert(0, str(REPO / "benchmarks"))
-from lab_playbooks import group_hosts, playbook  # noqa: E402
+from lab_playbooks import group_hosts, measured_on, playbook, write_results  # noqa: E402
 
 WAVE_SIZE = 4
 AIM_RATIO = 1.5
@@ -106,18 +104,13 @@ def main(argv=None):
     four = timed_wave(wave)
     print(json.dumps(four), flush=True)
     report = dict(
-        measured_at=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        machine=f"{os.cpu_count()} CPUs",
-        peer=PEER,
+        measured_on(PEER),
         aim_ratio_4_vs_1=AIM_RATIO,
         wave_of_1=one,
         wave_of_4=four,
         ratio_4_vs_1=round(four["wall_seconds"] / one["wall_seconds"], 2),
     )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "wave_scale.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / "wave_scale.md").write_text(markdown(report))
-    print(markdown(report))
+    write_results("wave_scale", report, markdown(report))
 
 
 if __name__ == "__main__":
