@@ -100,6 +100,12 @@ class OdooSession:
         return self.call(f"/web/dataset/call_kw/{model}/{method}", params)
 
 
+# A writer whose every request has failed this long gives up: a page lasts seconds, while a writer
+# left behind by an aborted run (its lab rebuilt, its password gone) would put the lab's address on
+# Odoo's login cooldown for every other user.
+GIVE_UP_AFTER_SECONDS = 180
+
+
 class JsonRpcWriter(threading.Thread):
     """Creates partners until stopped; ``acknowledged`` holds the names Odoo confirmed."""
 
@@ -113,7 +119,11 @@ class JsonRpcWriter(threading.Thread):
 
     def run(self):
         number, logged_in = 0, False
+        last_success = time.monotonic()
         while not self.stop.is_set():
+            if time.monotonic() - last_success > GIVE_UP_AFTER_SECONDS:
+                print(f"writer: nothing succeeded for {GIVE_UP_AFTER_SECONDS} s, giving up", file=sys.stderr)
+                return
             try:
                 if not logged_in:
                     self.session.login()
@@ -121,6 +131,7 @@ class JsonRpcWriter(threading.Thread):
                 name = f"{self.prefix}{number}"
                 self.session.call_kw("res.partner", "create", [{"name": name}])
                 self.acknowledged.append(name)
+                last_success = time.monotonic()
                 if self.on_acknowledged:
                     self.on_acknowledged(name)
                 number += 1
