@@ -267,7 +267,18 @@ def run_compare(
             sequences_compared=0,
         )
         differences = report["differences"]
+        report["stopped_at_max_differences"] = False
+
+        def enough():
+            # max_differences ends the whole compare, not one table's chunks.
+            if len(differences) >= max_differences:
+                del differences[max_differences:]
+                report["stopped_at_max_differences"] = True
+            return report["stopped_at_max_differences"]
+
         for table in tables:
+            if enough():
+                break
             name = qualified(table["schema"], table["name"])
             other = target_tables.pop(_table_key(table), None)
             if other is None:
@@ -316,10 +327,13 @@ def run_compare(
                     drill = [r.run("drilling into %s" % name, rows_sql, chunk) for r in (src, tgt)]
                     difference.update(diff_rows(drill[0], drill[1], max_differences))
                 differences.append(difference)
-                if len(differences) >= max_differences:
+                if enough():
                     break
         for key in target_tables:
             differences.append(dict(kind="table_extra_on_target", table=qualified(*key)))
+        if enough():
+            report["equal"] = False
+            return report
         if compare_sequence_values:
             listed = src.run("listing sequences", SEQUENCE_LIST_SQL)
             excluded = set(exclude_schemas)
@@ -338,6 +352,7 @@ def run_compare(
         report["large_objects_compared"] = len(source_objects)
         report["large_object_bytes_compared"] = sum(row["bytes"] or 0 for row in source_objects.values())
         differences.extend(_large_objects.differences(source_objects, target_objects, max_differences))
+        enough()
         report["equal"] = not differences
         return report
     finally:

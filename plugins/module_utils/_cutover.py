@@ -54,6 +54,8 @@ except ImportError:  # reported through _pg.HAS_PSYCOPG
     _sql = None
 
 APPLICATION_NAME = "odoo_migration_cutover"
+# Key of the session advisory lock that keeps two cutovers of one database apart.
+CUTOVER_LOCK = "odoo_migration:cutover"
 # The holders of the fence instant's snapshots (pg_compare imports and then ends them).
 SNAPSHOT_HOLDER_NAME = "odoo_migration_fence_snapshot"
 SNAPSHOT_MAX_SECONDS = 6 * 3600
@@ -565,6 +567,15 @@ class Side:
         rows = self.run(what, statement, params)
         return rows[0] if rows else None
 
+    def run_with_secret(self, what, statement, params=None):
+        """run() for a statement that carries a password: its text stays out of the server log."""
+        try:
+            _pg.execute_with_secret(self.conn, statement, params)
+        except _pg.psycopg.Error as error:
+            raise _pg.PgError(
+                "%s failed on the %s: %s" % (what, self.describe(), _pg.error_text(error, self.secrets))
+            ) from None
+
 
 def open_side(name, endpoint, secrets):
     conn = _pg.connect(endpoint, application_name=APPLICATION_NAME)
@@ -875,7 +886,7 @@ def create_path(publisher, subscriber, path, conninfo):
         )
         created.append("slot")
     if subscription_state(subscriber, path["subscription"]) is None:
-        subscriber.run(
+        subscriber.run_with_secret(
             "creating subscription %s" % path["subscription"],
             _sql.SQL(
                 "CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {}"
@@ -1135,6 +1146,8 @@ class Cutover:
             self.report["state"] = state
             if state == "done":
                 return self.report
+            if not self.check_mode:
+                self.lock_database()
             if self.stage == "prepare":
                 self.prepare_before_window()
                 return self.report
@@ -1142,11 +1155,73 @@ class Cutover:
                 self.check_gates(probe=False)
                 if self.rehearse:
                     self.report["rehearsal"] = self.rehearsal()
+                else:
+                    # What a real run would do, as community.postgresql's modules predict in check mode.
+                    self.report["changed"] = True
+                    self.report["would"] = self.planned_actions()
                 return self.report
             self.execute()
             return self.report
         finally:
             self.close()
+
+    def lock_database(self):
+        """One cutover of a database at a time: a session lock on both servers, held until the end."""
+        for side in (self.old, self.new):
+            row = side.one(
+                "taking the cutover lock",
+                "SELECT pg_try_advisory_lock(hashtext(%s)) AS taken",
+                (CUTOVER_LOCK,),
+            )
+            if not row["taken"]:
+                holder = side.one(
+                    "finding the cutover lock's holder",
+                    "SELECT a.pid, a.application_name, a.backend_start::text AS since"
+                    " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                    " WHERE l.locktype = 'advisory' AND l.granted AND l.database ="
+                    " (SELECT oid FROM pg_database WHERE datname = current_database())"
+                    " AND l.objid = hashtext(%s)::oid LIMIT 1",
+                    (CUTOVER_LOCK,),
+                )
+                raise CutoverError(
+                    "another cutover of database %s is running on the %s (%s); wait for it to end,"
+                    " or end that session, before running this one"
+                    % (
+                        side.one("reading the database", "SELECT current_database() AS name")["name"],
+                        side.describe(),
+                        "backend pid %(pid)s, %(application_name)s, since %(since)s" % holder
+                        if holder
+                        else "its session just ended: retry",
+                    ),
+                    self.report,
+                )
+
+    def planned_actions(self):
+        """The steps a real run would take, in words, for check mode."""
+        old, new = self.old.describe(), self.new.describe()
+        roles_old = ", ".join(self.roles_on[self.old_name]) or "(none)"
+        roles_new = ", ".join(self.roles_on[self.new_name]) or "(none)"
+        actions = [
+            "fence %s on the %s (no login, read-only, sessions ended)" % (roles_old, old),
+            "commit the marker on the %s and wait for it on the %s" % (old, new),
+            "copy large objects and sequences to the %s" % new,
+        ]
+        if self.export_snapshots:
+            actions.append("export a snapshot on each side")
+        if self.build_return_path:
+            actions.append(
+                "create the return path %s (publication on the %s, subscription on the %s)"
+                % (
+                    self.return_path["subscription"],
+                    self.side(self.return_path["publisher"]).describe(),
+                    self.side(self.return_path["subscriber"]).describe(),
+                )
+            )
+        actions += [
+            "drop subscription %s and slot %s" % (self.path["subscription"], self.path["slot"]),
+            "unfence %s on the %s and release any write hold there" % (roles_new, new),
+        ]
+        return actions
 
     def current_state(self):
         """'ready' (the path in use exists), 'done' (already switched) or raise (nothing to cut over)."""
@@ -1622,7 +1697,7 @@ class Cutover:
                 statement += " VALID UNTIL {}"
                 values.append(_sql.Literal(old["valid_until"]))
             try:
-                self.new.conn.execute(_sql.SQL(statement).format(*values))
+                _pg.execute_with_secret(self.new.conn, _sql.SQL(statement).format(*values))
             except _pg.psycopg.Error as error:
                 entry["action"] = "could not be given its login on the %s: %s" % (
                     self.new_name,

@@ -203,3 +203,28 @@ def endpoint_options(database_required=True, database_default=None):
     else:
         options["database"] = dict(type="str", default=database_default)
     return options
+
+
+# Settings that keep a statement's text out of the server's log and statistics, even when it fails
+# (PostgreSQL logs a failing statement by default: log_min_error_statement = error).
+QUIET_SETTINGS = (
+    ("log_statement", "none"),
+    ("log_min_error_statement", "panic"),
+    ("log_min_duration_statement", "-1"),
+    ("pg_stat_statements.track_utility", "off"),
+)
+
+
+def execute_with_secret(conn, statement, params=None):
+    """Run a statement that carries a secret (a password, a conninfo) in one transaction whose
+    settings keep its text out of the server log; return the cursor. A setting this login may not
+    change is left as it is (the statement still runs)."""
+    require_psycopg()
+    with conn.transaction():
+        for name, value in QUIET_SETTINGS:
+            try:
+                with conn.transaction():
+                    conn.execute("SELECT set_config(%s, %s, true)", (name, value))
+            except psycopg.Error:
+                pass
+        return conn.execute(statement, params)

@@ -84,6 +84,15 @@ def describe(error):
     return "%s: %s" % (code, message) if code else "%s: %s" % (type(error).__name__, message)
 
 
+# What a store answers for an object that is not there (HEAD has no body, so only the status).
+MISSING_CODES = ("404", "NoSuchKey", "NotFound")
+
+
+def error_code(error):
+    """The store's error code of a botocore error, or None."""
+    return ((getattr(error, "response", None) or {}).get("Error") or {}).get("Code")
+
+
 def key_prefix(prefix):
     """`a/b` or `/a/b/` -> `a/b/`; empty stays empty (the bucket's root)."""
     prefix = (prefix or "").strip("/")
@@ -177,8 +186,11 @@ def verify(client, bucket, prefix, paths, proof="checksum", jobs=4):
     def check(path):
         try:
             digest, how = object_sha1(client, bucket, base + path, proof)
-        except ERRORS:
-            return path, "unreadable"
+        except ERRORS as error:
+            if error_code(error) in MISSING_CODES:
+                return path, "missing"
+            # Access denied, a timeout, a server error: the store's fault, not the object's.
+            raise S3Error("cannot read s3://%s/%s%s to prove it: %s" % (bucket, base, path, describe(error)))
         return (None if digest == path.split("/")[1] else path), how
 
     outcomes = _pool(jobs, check, checked)

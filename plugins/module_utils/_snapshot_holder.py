@@ -54,7 +54,26 @@ sys.stdout.write(json.dumps(out) + "\n"); sys.stdout.flush()
 os.close(1); os.close(2)
 deadline = time.monotonic() + cfg.get("max_seconds", 604800)
 sock = conn.pgconn.socket
+# Watched: the holder ends once no session of the run that needs it was seen for idle_seconds.
+watch = cfg.get("watch") or {}
+watcher, last_seen = None, time.monotonic()
 while time.monotonic() < deadline:
+    if watch:
+        try:
+            if watcher is None:
+                watch_conn = dict(cfg["conn"], application_name=cfg["conn"]["application_name"] + "_watch")
+                watcher = psycopg.connect(autocommit=True, **watch_conn)
+            seen = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND application_name = %s",
+                (watch["application_name"],),
+            ).fetchone()[0]
+        except Exception:
+            watcher, seen = None, 1
+        if seen:
+            last_seen = time.monotonic()
+        elif time.monotonic() - last_seen > watch["idle_seconds"]:
+            break
     ready, _, _ = select.select([sock], [], [], 5)
     if ready:
         # The server wrote (its termination notice) or closed the socket (EOF raises).
@@ -71,9 +90,13 @@ class HolderError(_pg.PgError):
     """The holder could not export its snapshot (the message carries no password)."""
 
 
-def start(endpoints, application_name, slot_ident=None, max_seconds=DEFAULT_MAX_SECONDS, python=None):
+def start(
+    endpoints, application_name, slot_ident=None, max_seconds=DEFAULT_MAX_SECONDS, python=None, watch=None
+):
     """Start one holder per endpoint, side by side; return their JSON lines in the same order.
-    slot_ident: a quoted slot name to create with an exported snapshot (one endpoint)."""
+    slot_ident: a quoted slot name to create with an exported snapshot (one endpoint).
+    watch: {application_name, idle_seconds}: end once no session of that name was in the holder's
+    database for idle_seconds (the run that needs the snapshot is gone and did not come back)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     started = []
@@ -82,6 +105,7 @@ def start(endpoints, application_name, slot_ident=None, max_seconds=DEFAULT_MAX_
             "conn": endpoint.connect_kwargs(application_name),
             "slot_ident": slot_ident,
             "max_seconds": max_seconds,
+            "watch": watch,
         }
         proc = subprocess.Popen(
             [python or sys.executable, "-c", HOLDER_SOURCE],

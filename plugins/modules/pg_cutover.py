@@ -46,76 +46,6 @@ description:
 requirements:
   - psycopg >= 3.1 (psycopg 3) on the host that runs the module
 options:
-  source:
-    description:
-      - How to connect to the source database (the legacy server), as a superuser (the migration's login).
-    type: dict
-    required: true
-    suboptions:
-      host:
-        description: Host name or address of the source PostgreSQL server.
-        type: str
-        required: true
-      port:
-        description: TCP port.
-        type: int
-        default: 5432
-      user:
-        description: Login role (a superuser; never one of the application roles).
-        type: str
-        default: postgres
-      password:
-        description:
-          - Password of O(source.user). Omit it to let libpq use C(PGPASSWORD) or C(~/.pgpass).
-          - Never shown in output or error messages.
-        type: str
-      database:
-        description: The migrated database.
-        type: str
-        required: true
-      sslmode:
-        description: libpq C(sslmode).
-        type: str
-        default: prefer
-        choices: [disable, allow, prefer, require, verify-ca, verify-full]
-      connect_timeout:
-        description: Seconds to wait for the connection.
-        type: int
-        default: 10
-  target:
-    description:
-      - How to connect to the target database (same name as the source's unless given), as a superuser.
-    type: dict
-    required: true
-    suboptions:
-      host:
-        description: Host name or address of the target PostgreSQL server.
-        type: str
-        required: true
-      port:
-        description: TCP port.
-        type: int
-        default: 5432
-      user:
-        description: Login role (a superuser).
-        type: str
-        default: postgres
-      password:
-        description:
-          - Password of O(target.user). Never shown in output or error messages.
-        type: str
-      database:
-        description: The database on the target; defaults to O(source.database).
-        type: str
-      sslmode:
-        description: libpq C(sslmode).
-        type: str
-        default: prefer
-        choices: [disable, allow, prefer, require, verify-ca, verify-full]
-      connect_timeout:
-        description: Seconds to wait for the connection.
-        type: int
-        default: 10
   application_roles:
     description:
       - The roles the applications log in with on the old side (for Odoo the C(db_user) of C(odoo.conf)).
@@ -220,17 +150,24 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - sysgenpro.odoo_migration.postgresql
+  - sysgenpro.odoo_migration.postgresql.target
   - ansible.builtin.action_common_attributes
   - sysgenpro.odoo_migration.tenancy
 attributes:
   check_mode:
     support: full
-    details: Check mode reads the gates (without the probe marker) and returns the plan; it changes nothing.
+    details:
+      - Check mode reads the gates (without the probe marker), returns the plan and RV(would), and changes
+        nothing. It reports C(changed=true) when a real run would cut over, and C(changed=false) only when
+        there is nothing left to do (RV(state=done)).
   diff_mode:
     support: none
   platform:
     platforms: posix
 notes:
+  - Two cutovers of one database cannot run at once. Each run holds a session advisory lock on both
+    servers until it ends, and a second run fails naming the session that holds it.
   - Writes attempted by application roles during the fence are rejected with an error (read-only
     transaction, terminated session, or login refused), never silently dropped.
   - Every table published back to the source needs a primary key or a replica identity on the target;
@@ -349,6 +286,14 @@ direction:
   returned: always
   type: str
   sample: forward
+would:
+  description:
+    - In check mode (not with O(rehearse)), the actions a real run would take, in order.
+  returned: in check mode when there is something to cut over
+  type: list
+  elements: str
+  sample:
+    - fence odoo on the source (legacy-vm-1:5432/acme) (no login, read-only, sessions ended)
 plan:
   description:
     - The steps of this run with their budgets and whether they are in the write-unavailability window.

@@ -22,6 +22,7 @@ import pg_pair as pp
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import (
     _compare,
     _cutover,
+    _pg,
     _schema_options,
 )
 
@@ -201,6 +202,10 @@ def test_check_mode_plans_and_changes_nothing(pair):
         pair.pg_endpoint("src"), pair.pg_endpoint("tgt"), check_mode=True, **_options(pair)
     )
     assert report["state"] == "ready" and report["steps"] == []
+    # A real run would cut over: check mode says so, and says what it would do.
+    assert report["changed"] is True
+    assert report["would"][0].startswith("fence odoo on the source")
+    assert any(action.startswith("drop subscription odoo_migration") for action in report["would"])
     assert report["gates"]["subscription_worker_running"]
     assert [s["step"] for s in report["plan"]][0:3] == ["prepare", "gate", "fence"]
     assert _role(pair, "src") == ["t", "0"]
@@ -239,6 +244,18 @@ def test_rehearsal_times_the_window_and_changes_nothing(pair):
     assert dict(src=catalog("src"), tgt=catalog("tgt")) == before
 
 
+def test_a_second_cutover_of_the_database_is_refused_while_one_runs(pair):
+    """The session lock a running cutover holds: another run fails naming it, and changes nothing."""
+    with psycopg.connect(**pair.endpoint("tgt"), autocommit=True) as running:
+        running.execute("SET application_name = 'the other cutover'")
+        running.execute("SELECT pg_advisory_lock(hashtext('odoo_migration:cutover'))")
+        with pytest.raises(
+            _cutover.CutoverError, match=r"another cutover of database \w+ is running.*the other"
+        ):
+            _cutover.run_cutover(pair.pg_endpoint("src"), pair.pg_endpoint("tgt"), **_options(pair))
+    assert _role(pair, "src") == ["t", "0"]
+
+
 def test_the_module_in_check_mode_through_ansible(pair):
     """The real module, run by ansible in check mode: plan and gates, nothing changed, no secret shown."""
     conninfo = pair.conninfo_from_other("tgt")
@@ -260,7 +277,7 @@ def test_the_module_in_check_mode_through_ansible(pair):
     )
     out = run.stdout + run.stderr
     assert run.returncode == 0, out
-    assert '"state": "ready"' in out and '"changed": false' in out
+    assert '"state": "ready"' in out and '"changed": true' in out
     for secret in (pair.passwords["src"], pair.passwords["tgt"]):
         assert secret not in out
 
@@ -489,3 +506,59 @@ def test_cutover_compare_reverse_finalize(pair):
         assert pair.scalar(side, "SELECT count(*) FROM pg_namespace WHERE nspname = 'odoo_migration'") == "0"
         assert _role(pair, side) == ["t", "0"]
     assert _cutover.run_finalize(pair.pg_endpoint("src"), pair.pg_endpoint("tgt"))["changed"] is False
+
+
+def test_a_failing_statement_with_a_password_stays_out_of_the_server_log(pair):
+    """PostgreSQL logs a failing statement whole; the engine's statements that carry a password do not
+    reach the log (the plain statement, run the same way, does: the test can see a leak)."""
+    statement = "ALTER ROLE no_such_role_here LOGIN PASSWORD 'mark-%s'"
+    with psycopg.connect(**pair.endpoint("tgt"), autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.UndefinedObject):
+            conn.execute(statement % "plain")
+        with pytest.raises(psycopg.errors.UndefinedObject):
+            _pg.execute_with_secret(conn, statement % "quiet")
+        # The settings were local to the statement's transaction.
+        assert conn.execute("SHOW log_min_error_statement").fetchone()[0] == "error"
+    time.sleep(1)
+    logs = pp.docker("logs", pair.container("tgt"))
+    log = logs.stdout + logs.stderr
+    assert "mark-plain" in log
+    assert 'role "no_such_role_here" does not exist' in log and "mark-quiet" not in log
+
+
+def test_compare_finds_real_row_differences_and_stops_at_max_differences(pair):
+    """Two small databases with known differences: the compare names each one by key, and
+    max_differences stops the whole compare (not one table's chunks)."""
+    for name in ("cmp_left", "cmp_right"):
+        pair.psql("tgt", f"DROP DATABASE IF EXISTS {name}", dbname="postgres")
+        pair.psql("tgt", f"CREATE DATABASE {name}", dbname="postgres")
+        pair.psql(
+            "tgt",
+            "CREATE TABLE a (id int PRIMARY KEY, v text); CREATE TABLE b (id int PRIMARY KEY, v text);"
+            "INSERT INTO a SELECT g, 'x' || g FROM generate_series(1, 500) g;"
+            "INSERT INTO b SELECT g, 'y' || g FROM generate_series(1, 500) g",
+            dbname=name,
+        )
+    pair.psql(
+        "tgt",
+        "DELETE FROM a WHERE id = 7; UPDATE a SET v = 'changed' WHERE id = 300;"
+        "INSERT INTO b VALUES (501, 'extra')",
+        dbname="cmp_right",
+    )
+    left, right = pair.pg_endpoint("tgt", "cmp_left"), pair.pg_endpoint("tgt", "cmp_right")
+    whole = _compare.run_compare(left, right, chunk_rows=100)
+    assert not whole["equal"] and not whole["stopped_at_max_differences"]
+    by_table = dict((d["table"], d) for d in whole["differences"])
+    assert set(by_table) == {'"public"."a"', '"public"."b"'}
+    keys_a = [(d["chunk"], d["missing_on_target"], d["different"]) for d in whole["differences"]
+              if d["table"] == '"public"."a"']  # fmt: skip
+    assert keys_a == [([1, 101], ["(7)"], []), ([201, 301], [], ["(300)"])]
+    assert by_table['"public"."b"']["extra_on_target"] == ["(501)"]
+    assert whole["rows_compared"] == 1000
+    first = _compare.run_compare(left, right, chunk_rows=100, max_differences=1)
+    assert first["stopped_at_max_differences"] and not first["equal"]
+    assert [(d["table"], d["chunk"]) for d in first["differences"]] == [('"public"."a"', [1, 101])]
+    # It stopped: table b was never read.
+    assert first["tables_compared"] == 1 and first["rows_compared"] == 100
+    for name in ("cmp_left", "cmp_right"):
+        pair.psql("tgt", f"DROP DATABASE {name}", dbname="postgres")

@@ -119,6 +119,19 @@ def test_proof_by_content_reads_every_object_back(tmp_path):
     assert (checked, corrupt, by) == (4, [names[3]], {"checksum": 0, "content": 4})
 
 
+def test_a_store_that_refuses_a_read_is_reported_as_such_not_as_a_corrupt_object(tmp_path):
+    client = FakeStore()
+    names = [store(tmp_path, b"doc %d" % number) for number in range(3)]
+    _s3.upload(client, "bucket", "", str(tmp_path), names)
+
+    def refused(Bucket, Key, ChecksumMode):
+        raise error("AccessDenied")
+
+    client.head_object = refused
+    with pytest.raises(_s3.S3Error, match=r"cannot read s3://bucket/\w\w/\w+ to prove it: AccessDenied"):
+        _s3.verify(client, "bucket", "", names, "checksum")
+
+
 def test_delete_goes_in_batches_of_a_thousand():
     client = FakeStore()
     paths = [f"aa/{number:04d}" for number in range(2500)]
@@ -175,3 +188,22 @@ def test_the_module_uploads_proves_and_keeps_the_secret_out(monkeypatch, capsys,
     code, result = run_module(dict(args, _ansible_check_mode=True, delete_extra=True), capsys)
     assert (code, result["changed"], result["extra_files"]) == (0, True, ["extra"])
     assert "acme/extra" in client.objects
+
+
+def test_a_corrupt_file_of_the_right_size_is_replaced_on_the_next_sync(capsys, tmp_path):
+    """The delta compares sizes; the proof finds the bad content and the run sends that file again."""
+    source, destination = tmp_path / "source", tmp_path / "destination"
+    source.mkdir()
+    names = [store(source, b"invoice %d" % number) for number in range(4)]
+    args = {"source_path": str(source), "destination_path": str(destination)}
+    code, result = run_module(args, capsys)
+    assert (code, result["sent_files"], result["verified_files"]) == (0, 4, 4)
+    bad = destination / names[2]
+    bad.write_bytes(b"X" * bad.stat().st_size)  # same size, other bytes: the size delta cannot see it
+    code, result = run_module(args, capsys)
+    assert code == 0, result.get("msg")
+    assert result["changed"] and result["sent_files"] == 0
+    assert result["replaced_corrupt_files"] == [names[2]] and result["corrupt_files"] == []
+    assert bad.read_bytes() == b"invoice 2"
+    code, result = run_module(args, capsys)
+    assert (code, result["changed"], result["replaced_corrupt_files"]) == (0, False, [])
