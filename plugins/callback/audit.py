@@ -20,7 +20,12 @@ description:
     are masked.
   - What a module returns under C(journal), a dict of what an auditor must find (such as the schema
     options a copy left out), is kept in the record's C(details), one entry per loop item.
-  - Hosts without a state directory are left alone, so lab and ad-hoc runs write nothing.
+  - The state directory is the one the roles use, O(state_dir) unless the host's variable
+    C(odoo_migration_state_dir) says otherwise (inventory, group_vars, extra vars), templated.
+  - Hosts without their own directory in the state directory (not discovered yet) are left alone, so lab
+    and ad-hoc runs write nothing. A state directory that was set (by the variable or in this plugin's
+    configuration) and does not exist is an error, shown once per directory, never silence.
+  - Check a journal end to end with M(sysgenpro.odoo_migration.audit_journal_info).
 author:
   - sysgenpro platform engineering (@sysgenpro)
 requirements:
@@ -43,12 +48,16 @@ import os
 import time
 
 from ansible.plugins.callback import CallbackBase
+from ansible.template import Templar
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._journal import (
     JournalError,
     append_event,
 )
 
 MESSAGE_LIMIT = 2000
+DEFAULT_STATE_DIR = "migration-state"
+# The variable every role takes its state directory from.
+STATE_DIR_VARIABLE = "odoo_migration_state_dir"
 
 
 def journal_details(result):
@@ -76,16 +85,59 @@ class CallbackModule(CallbackBase):
         self._playbook = None
         self._play = None
         self._context = {"operator": getpass.getuser()}
-        self._state_dir = None
-        self._state_dir_override = None
+        self._configured_state_dir = None
+        self._variable_manager = None
+        self._loader = None
+        self._play_object = None
+        self._state_dirs = {}
+        self._said = set()
 
     def set_options(self, task_keys=None, var_options=None, direct=None):
         super().set_options(task_keys=task_keys, var_options=var_options, direct=direct)
-        self._state_dir = self.get_option("state_dir")
+        self._configured_state_dir = self.get_option("state_dir")
+
+    def _host_variable(self, host):
+        """The host's odoo_migration_state_dir in the current play, templated; None when unset."""
+        if self._variable_manager is None or host is None or isinstance(host, str):
+            return None
+        try:
+            variables = self._variable_manager.get_vars(play=self._play_object, host=host)
+            value = variables.get(STATE_DIR_VARIABLE)
+            if value is None:
+                return None
+            return str(Templar(loader=self._loader, variables=variables).template(value))
+        except Exception as error:  # a broken variable must not stop the play; it is said, once
+            self._say_once("audit journal: cannot read %s for %s: %s" % (STATE_DIR_VARIABLE, host, error))
+            return None
+
+    def _state_dir(self, host):
+        """(state directory, whether it was set rather than the default) for a host, cached per play."""
+        name = host if isinstance(host, str) else host.get_name()
+        if name not in self._state_dirs:
+            from_variable = self._host_variable(host)
+            if from_variable:
+                self._state_dirs[name] = (from_variable, True)
+            else:
+                configured = self._configured_state_dir or DEFAULT_STATE_DIR
+                self._state_dirs[name] = (configured, configured != DEFAULT_STATE_DIR)
+        return self._state_dirs[name]
+
+    def _say_once(self, message):
+        if message not in self._said:
+            self._said.add(message)
+            self._display.error(message)
 
     def _host_journal(self, host):
-        state_dir = self._state_dir_override or self._state_dir or "migration-state"
-        directory = os.path.join(state_dir, host)
+        state_dir, was_set = self._state_dir(host)
+        if not os.path.isdir(state_dir):
+            if was_set:
+                self._say_once(
+                    "audit journal: the state directory %s does not exist, so no journal is written for the "
+                    "hosts that use it; create it, or correct %s (or ODOO_MIGRATION_STATE_DIR)"
+                    % (state_dir, STATE_DIR_VARIABLE)
+                )
+            return None
+        directory = os.path.join(state_dir, host if isinstance(host, str) else host.get_name())
         return os.path.join(directory, "journal.jsonl") if os.path.isdir(directory) else None
 
     def _append(self, host, event):
@@ -97,17 +149,17 @@ class CallbackModule(CallbackBase):
         try:
             append_event(path, record)
         except (JournalError, OSError) as error:
-            self._display.warning("audit journal %s not written: %s" % (path, error))
+            self._say_once("audit journal %s not written: %s" % (path, error))
 
     def v2_playbook_on_start(self, playbook):
         self._playbook = os.path.basename(playbook._file_name)
 
     def v2_playbook_on_play_start(self, play):
         self._play = play.get_name()
-        extra = play.get_variable_manager().extra_vars
-        # A state directory given to the playbook (-e odoo_migration_state_dir=...) is where the phases write.
-        if extra.get("odoo_migration_state_dir"):
-            self._state_dir_override = str(extra["odoo_migration_state_dir"])
+        self._play_object = play
+        self._variable_manager = play.get_variable_manager()
+        self._loader = getattr(play, "_loader", None)
+        extra = self._variable_manager.extra_vars
         for key in ("awx_user_name", "awx_job_id", "awx_job_template_name"):
             if extra.get(key) is not None:
                 self._context[key.replace("awx_", "awx.")] = str(extra[key])
@@ -116,9 +168,9 @@ class CallbackModule(CallbackBase):
         self._started[(host.get_name(), task._uuid)] = time.monotonic()
 
     def _task_event(self, result, outcome):
-        host = result._host.get_name()
+        host = result._host
         task = result._task
-        started = self._started.pop((host, task._uuid), None)
+        started = self._started.pop((host.get_name(), task._uuid), None)
         event = {
             "action": "task",
             "playbook": self._playbook,
@@ -132,7 +184,7 @@ class CallbackModule(CallbackBase):
         details = [] if hidden else journal_details(result._result)
         if details:
             event["details"] = details
-        if outcome in ("failed", "unreachable"):
+        if outcome.startswith("failed") or outcome == "unreachable":
             if hidden:
                 event["message"] = "(output hidden by no_log)"
             else:
