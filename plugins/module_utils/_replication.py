@@ -45,6 +45,7 @@ from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import (
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._cutover import (
     DATABASE_ROLES_SQL,
     MATERIALIZED_VIEWS_SQL,
+    forward_slot,
     refresh_materialized_views,
 )
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._preflight import (
@@ -67,7 +68,10 @@ DEFAULT_SLOT = "odoo_migration"
 DEFAULT_JOBS = 4
 DEFAULT_CHUNK_ROWS = 100000
 ABORT_RATIO = 0.8
-HOLDER_MAX_SECONDS = 7 * 24 * 3600
+# The copy's snapshot holder ends when the copy subscribes, or once no run of the copy was connected
+# for HOLDER_IDLE_SECONDS (a re-run within that time resumes the copy), and never later than this.
+HOLDER_MAX_SECONDS = 24 * 3600
+HOLDER_IDLE_SECONDS = 15 * 60
 COPY_BUFFER = 1 << 20
 # Whole tables from this size on are copied with TRUNCATE + COPY FREEZE (below it the hint
 # bits saved are not worth a TRUNCATE's new files; most Odoo tables are empty or tiny).
@@ -471,12 +475,19 @@ INSERT INTO odoo_migration.heartbeat (id, beat) VALUES (1, clock_timestamp()) ON
 # --------------------------------------------------------------------------------------
 
 
-def start_snapshot_holder(endpoint, slot, max_seconds=HOLDER_MAX_SECONDS, python=None):
+def start_snapshot_holder(
+    endpoint, slot, max_seconds=HOLDER_MAX_SECONDS, python=None, idle_seconds=HOLDER_IDLE_SECONDS
+):
     """Start the detached holder of the slot's snapshot; return its JSON line (slot, lsn,
     snapshot, backend_pid)."""
     try:
         return _snapshot_holder.start(
-            [endpoint], APPLICATION_NAME + "_snapshot_holder", quote_ident(slot), max_seconds, python
+            [endpoint],
+            APPLICATION_NAME + "_snapshot_holder",
+            quote_ident(slot),
+            max_seconds,
+            python,
+            watch=dict(application_name=APPLICATION_NAME, idle_seconds=idle_seconds),
         )[0]
     except _snapshot_holder.HolderError as error:
         raise ReplicationError(
@@ -1531,7 +1542,7 @@ class Migration:
                 major = _one(tgt, "SELECT current_setting('server_version_num')::int / 10000 AS v")["v"]
                 sql = subscription_sql(self.subscription_conninfo, self.slot, target_major=major)
                 try:
-                    tgt.execute(sql)
+                    _pg.execute_with_secret(tgt, sql)
                 except _pg.psycopg.Error as error:
                     self._fail(
                         "CREATE SUBSCRIPTION failed on the target: %s" % _pg.error_text(error, self.secrets)
@@ -1692,8 +1703,11 @@ def replication_info(
     wal_budget_bytes=None,
     abort_on_budget=False,
     check_mode=False,
+    heartbeat=False,
 ):
-    """Lag, slot health, subscription state; abort when retained WAL passes the budget."""
+    """Lag, slot health, subscription state. Reads only, unless heartbeat (write a heartbeat row on
+    the source and time its arrival on the target) or abort_on_budget (drop subscription and slot when
+    the retained WAL passes the budget) asks to act; `changed` says whether it wrote (would write)."""
     result = {
         "source": {"reachable": False, "error": None},
         "target": {"reachable": False, "error": None},
@@ -1723,8 +1737,10 @@ def replication_info(
                 "SELECT slot_name::text, active, active_pid, wal_status, "
                 "pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint AS lag_bytes, "
                 "pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint AS retained_bytes, "
-                "safe_wal_size::bigint AS safe_wal_size, confirmed_flush_lsn::text, restart_lsn::text "
-                "FROM pg_replication_slots WHERE slot_name = %s",
+                "safe_wal_size::bigint AS safe_wal_size, confirmed_flush_lsn::text, restart_lsn::text, "
+                "(SELECT extract(epoch FROM r.replay_lag)::float8 FROM pg_stat_replication r"
+                "  WHERE r.pid = s.active_pid) AS replay_lag_seconds "
+                "FROM pg_replication_slots s WHERE slot_name = %s",
                 (slot,),
             )
             if row is None:
@@ -1739,8 +1755,11 @@ def replication_info(
                     )
                 if row["wal_status"] in ("unreserved", "lost"):
                     problems.append("slot %s wal_status is %s" % (slot, row["wal_status"]))
+            if heartbeat and _one(src, "SELECT to_regclass('odoo_migration.heartbeat') IS NOT NULL AS x")["x"]:
+                result["changed"] = True
             if (
-                not check_mode
+                heartbeat
+                and not check_mode
                 and _one(src, "SELECT to_regclass('odoo_migration.heartbeat') IS NOT NULL AS x")["x"]
             ):
                 beat = _one(
@@ -1832,3 +1851,54 @@ def replication_info(
         for conn in (src, tgt):
             if conn is not None:
                 conn.close()
+
+
+# --------------------------------------------------------------------------------------
+# The modules that watch a replication: pg_replication_info (reads) and pg_replication_heartbeat (acts)
+# --------------------------------------------------------------------------------------
+
+
+def watch_argument_spec(acting=False):
+    spec = dict(
+        source=dict(type="dict", required=True, options=_pg.endpoint_options(True)),
+        target=dict(type="dict", required=True, options=_pg.endpoint_options(False)),
+        slot_name=dict(type="str"),
+        wal_budget_bytes=dict(type="int"),
+    )
+    if acting:
+        spec.update(
+            heartbeat_timeout=dict(type="float", default=10),
+            abort_on_budget=dict(type="bool", default=False),
+        )
+    return spec
+
+
+def run_watch_module(module, acting=False):
+    """Read the replication (and with acting, write the heartbeat and enforce the budget); exit the module."""
+    if not _pg.HAS_PSYCOPG:
+        module.fail_json(
+            msg="psycopg 3 (Python package 'psycopg') is required on the node that runs this module",
+            exception=_pg.PSYCOPG_IMPORT_ERROR,
+        )
+    params = module.params
+    if params["wal_budget_bytes"] is not None and params["wal_budget_bytes"] <= 0:
+        module.fail_json(msg="wal_budget_bytes must be more than 0")
+    source = _pg.PgEndpoint.from_params(params["source"])
+    target = _pg.PgEndpoint.from_params(params["target"], source.database)
+    try:
+        result = replication_info(
+            source,
+            target,
+            slot=params["slot_name"] or forward_slot(source.database),
+            heartbeat_timeout=params["heartbeat_timeout"] if acting else 0,
+            wal_budget_bytes=params["wal_budget_bytes"],
+            abort_on_budget=acting and params["abort_on_budget"],
+            check_mode=module.check_mode,
+            heartbeat=acting,
+        )
+    except (_pg.PgError, _pg.psycopg.Error) as error:
+        module.fail_json(msg=_pg.redact(str(error), [source.password, target.password]))
+    if not acting:
+        for key in ("lag_seconds", "heartbeat_arrived", "aborted"):
+            result.pop(key, None)
+    module.exit_json(**result)

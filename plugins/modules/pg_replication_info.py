@@ -17,96 +17,27 @@ description:
   - Reads the slot on the source (lag in bytes from C(confirmed_flush_lsn), retained WAL from
     C(restart_lsn), C(wal_status), C(safe_wal_size)) and the subscription on the target (enabled,
     apply worker, C(pg_stat_subscription), error counts from C(pg_stat_subscription_stats)).
-  - Measures lag in seconds by writing the heartbeat row C(odoo_migration.heartbeat) on the source and
-    waiting up to O(heartbeat_timeout) seconds for it on the target (not in check mode).
+  - Reports the apply lag in seconds that the source's walsender measured (RV(slot.replay_lag_seconds)).
   - An unreachable side (server down, network cut) is reported in RV(problems) and in
     RV(source)/RV(target), not as a failure.
-  - With O(wal_budget_bytes) and O(abort_on_budget=true), when the slot retains more than 80% of the
-    budget the module drops the subscription (when the target is reachable) and the slot, so the source
-    keeps its disk; C(changed) is C(true) only then.
+  - With O(wal_budget_bytes), says whether the slot retains more than 80% of the budget.
+  - It only reads. To measure the lag with a heartbeat row, or to drop the subscription and slot over the
+    WAL budget, use M(sysgenpro.odoo_migration.pg_replication_heartbeat).
 requirements:
   - psycopg >= 3.1 (psycopg 3) on the host that runs the module
 extends_documentation_fragment:
+  - sysgenpro.odoo_migration.postgresql
+  - sysgenpro.odoo_migration.postgresql.target
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
+    details: Reads only; check mode returns the same result.
   diff_mode:
     support: none
   platform:
     platforms: posix
 options:
-  source:
-    description:
-      - How the control node connects to the source database (the legacy server), as in
-        M(sysgenpro.odoo_migration.pg_migration_preflight).
-    type: dict
-    required: true
-    suboptions:
-      host:
-        description: Host name or address of the source PostgreSQL server.
-        type: str
-        required: true
-      port:
-        description: TCP port.
-        type: int
-        default: 5432
-      user:
-        description: Login role; a superuser or a role with C(REPLICATION) that owns the tables.
-        type: str
-        default: postgres
-      password:
-        description:
-          - Password of O(source.user). Never shown in output or error messages.
-        type: str
-      database:
-        description: The database to migrate.
-        type: str
-        required: true
-      sslmode:
-        description: libpq C(sslmode).
-        type: str
-        default: prefer
-        choices: [disable, allow, prefer, require, verify-ca, verify-full]
-      connect_timeout:
-        description: Seconds to wait for the connection.
-        type: int
-        default: 10
-  target:
-    description:
-      - How the control node connects to the target PostgreSQL server (a superuser).
-    type: dict
-    required: true
-    suboptions:
-      host:
-        description: Host name or address of the target PostgreSQL server.
-        type: str
-        required: true
-      port:
-        description: TCP port.
-        type: int
-        default: 5432
-      user:
-        description: Login role on the target; a superuser.
-        type: str
-        default: postgres
-      password:
-        description:
-          - Password of O(target.user). Never shown in output or error messages.
-        type: str
-      database:
-        description: The migrated database on the target.
-        type: str
-        required: true
-      sslmode:
-        description: libpq C(sslmode).
-        type: str
-        default: prefer
-        choices: [disable, allow, prefer, require, verify-ca, verify-full]
-      connect_timeout:
-        description: Seconds to wait for the connection.
-        type: int
-        default: 10
   slot_name:
     description:
       - Name of the logical replication slot on the source.
@@ -114,26 +45,17 @@ options:
         characters than C([a-z0-9_]) as C(_)), the slot M(sysgenpro.odoo_migration.pg_cutover) and
         M(sysgenpro.odoo_migration.pg_migration_finalize) look for.
     type: str
-  heartbeat_timeout:
-    description: Seconds to wait for the heartbeat on the target.
-    type: float
-    default: 10
   wal_budget_bytes:
-    description: WAL the source may retain for the slot; the abort threshold is 80% of it.
+    description: WAL the source may retain for the slot; RV(over_budget) is true past 80% of it.
     type: int
-  abort_on_budget:
-    description: Drop subscription and slot when the retained WAL passes 80% of O(wal_budget_bytes).
-    type: bool
-    default: false
 """
 
 EXAMPLES = r"""
-- name: Watch the replication of acme
+- name: Read the replication of acme
   sysgenpro.odoo_migration.pg_replication_info:
     source: "{{ source_endpoint }}"
-    target: "{{ target_endpoint | combine({'database': 'acme'}) }}"
+    target: "{{ target_endpoint }}"
     wal_budget_bytes: "{{ 20 * 1024 ** 3 }}"
-    abort_on_budget: true
   delegate_to: localhost
   register: replication
 """
@@ -164,8 +86,9 @@ target:
   sample: {reachable: false, error: "cannot connect to PostgreSQL at ..."}
 slot:
   description:
-    - The slot row (active, active_pid, wal_status, lag_bytes, retained_bytes, safe_wal_size, LSNs);
-      null when absent or unreachable.
+    - The slot row (active, active_pid, wal_status, lag_bytes, retained_bytes, safe_wal_size, LSNs, and
+      replay_lag_seconds, the apply lag the walsender measured, null when idle or not streaming); null when
+      absent or unreachable.
   returned: always
   type: dict
   sample: {slot_name: odoo_migration_acme, active: true, wal_status: reserved, lag_bytes: 0,
@@ -182,18 +105,6 @@ lag_bytes:
   returned: always
   type: int
   sample: 0
-lag_seconds:
-  description:
-    - Seconds the heartbeat took to appear on the target; null when it did not arrive or was not
-      written.
-  returned: always
-  type: float
-  sample: 0.05
-heartbeat_arrived:
-  description: Whether the heartbeat reached the target in time; null when not measured.
-  returned: always
-  type: bool
-  sample: true
 wal_budget_bytes:
   description: The budget given.
   returned: always
@@ -209,52 +120,15 @@ over_budget:
   returned: always
   type: bool
   sample: false
-aborted:
-  description: True when subscription and slot were dropped (would be, in check mode) because of the budget.
-  returned: always
-  type: bool
-  sample: false
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _pg
+from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _replication as _rep
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._cutover import forward_slot
-
-
-def argument_spec():
-    return dict(
-        source=dict(type="dict", required=True, options=_pg.endpoint_options(True)),
-        target=dict(type="dict", required=True, options=_pg.endpoint_options(True)),
-        slot_name=dict(type="str"),
-        heartbeat_timeout=dict(type="float", default=10),
-        wal_budget_bytes=dict(type="int"),
-        abort_on_budget=dict(type="bool", default=False),
-    )
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    if not _pg.HAS_PSYCOPG:
-        module.fail_json(msg=missing_required_lib("psycopg (psycopg 3)"), exception=_pg.PSYCOPG_IMPORT_ERROR)
-    params = module.params
-    if params["wal_budget_bytes"] is not None and params["wal_budget_bytes"] <= 0:
-        module.fail_json(msg="wal_budget_bytes must be more than 0")
-    source = _pg.PgEndpoint.from_params(params["source"])
-    target = _pg.PgEndpoint.from_params(params["target"])
-    try:
-        result = _rep.replication_info(
-            source,
-            target,
-            slot=params["slot_name"] or forward_slot(params["source"]["database"]),
-            heartbeat_timeout=params["heartbeat_timeout"],
-            wal_budget_bytes=params["wal_budget_bytes"],
-            abort_on_budget=params["abort_on_budget"],
-            check_mode=module.check_mode,
-        )
-    except (_pg.PgError, _pg.psycopg.Error) as error:
-        module.fail_json(msg=_pg.redact(str(error), [source.password, target.password]))
-    module.exit_json(**result)
+    module = AnsibleModule(argument_spec=_rep.watch_argument_spec(), supports_check_mode=True)
+    _rep.run_watch_module(module)
 
 
 if __name__ == "__main__":

@@ -10,12 +10,16 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import psycopg
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".build" / "collections"))
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _pg, _replication
 from module_run import ansible_command, ansible_env, playbook_file, run_module
 from pg_pair import SIDES, pg_pair_fixture
 
@@ -40,19 +44,19 @@ def _args(pair, **extra):
 
 
 def _info_args(pair, **extra):
-    args = {
-        "source": pair.module_endpoint("src"),
-        "target": pair.module_endpoint("tgt"),
-        "heartbeat_timeout": 5,
-    }
+    args = {"source": pair.module_endpoint("src"), "target": pair.module_endpoint("tgt")}
     args.update(extra)
     return args
+
+
+def _heartbeat_args(pair, **extra):
+    return _info_args(pair, heartbeat_timeout=5, **extra)
 
 
 def wait_caught_up(tmp_path, pair, timeout=60):
     deadline = time.monotonic() + timeout
     while True:
-        info = run_module(tmp_path, "pg_replication_info", _info_args(pair))
+        info = run_module(tmp_path, "pg_replication_heartbeat", _heartbeat_args(pair))
         if info.get("lag_bytes") == 0 and info.get("heartbeat_arrived"):
             return info
         if time.monotonic() > deadline:
@@ -189,6 +193,20 @@ def test_a2_target_restart_during_catch_up_loses_nothing(pg_pair, tmp_path):
     assert table_counts(pg_pair, "src") == table_counts(pg_pair, "tgt")
 
 
+def test_a3_the_info_module_only_reads(pg_pair, tmp_path):
+    """pg_replication_info writes nothing (no heartbeat), says so, and still reports the apply lag."""
+    wait_caught_up(tmp_path, pg_pair)
+    beat = "SELECT beat FROM odoo_migration.heartbeat WHERE id = 1"
+    before = pg_pair.scalar("src", beat)
+    info = run_module(tmp_path, "pg_replication_info", _info_args(pg_pair))
+    assert info["changed"] is False and info["healthy"], info["problems"]
+    assert "heartbeat_arrived" not in info and "replay_lag_seconds" in info["slot"]
+    assert pg_pair.scalar("src", beat) == before
+    beat_run = run_module(tmp_path, "pg_replication_heartbeat", _heartbeat_args(pg_pair))
+    assert beat_run["changed"] is True and beat_run["heartbeat_arrived"]
+    assert pg_pair.scalar("src", beat) != before
+
+
 def test_d_network_cut_is_reported(pg_pair, tmp_path):
     pg_pair.disconnect("tgt")
     try:
@@ -216,9 +234,20 @@ def test_c_wal_budget_abort(pg_pair, tmp_path):
     )
     budget = 4 * 1024 * 1024
     info = run_module(tmp_path, "pg_replication_info", _info_args(pg_pair, wal_budget_bytes=budget))
-    assert info["over_budget"] and not info["aborted"] and info["changed"] is False
+    assert info["over_budget"] and "aborted" not in info and info["changed"] is False
+    # Check mode says what the abort would do, and does nothing.
+    would = run_module(
+        tmp_path,
+        "pg_replication_heartbeat",
+        _heartbeat_args(pg_pair, wal_budget_bytes=budget, abort_on_budget=True),
+        check=True,
+    )
+    assert would["aborted"] and would["changed"] is True
+    assert pg_pair.scalar("src", "SELECT count(*) FROM pg_replication_slots") == "1"
     info = run_module(
-        tmp_path, "pg_replication_info", _info_args(pg_pair, wal_budget_bytes=budget, abort_on_budget=True)
+        tmp_path,
+        "pg_replication_heartbeat",
+        _heartbeat_args(pg_pair, wal_budget_bytes=budget, abort_on_budget=True),
     )
     assert info["aborted"] and info["changed"] is True
     assert pg_pair.scalar("src", "SELECT count(*) FROM pg_replication_slots") == "0"
@@ -324,3 +353,26 @@ def test_b_sigkill_halfway_then_resume(pg_pair, tmp_path):
         pg_pair.scalar("src", "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE '%holder'")
         == "0"
     )
+
+
+def test_c_an_abandoned_copy_does_not_keep_its_snapshot_for_days(pg_pair):
+    """The holder of a copy's snapshot ends once no run of the copy is connected for its idle bound,
+    so a copy given up on does not hold back the source's vacuum; one that is connected keeps it."""
+    endpoint = pg_pair.pg_endpoint("src")
+    holders = (
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE application_name = 'odoo_migration_replication_snapshot_holder'"
+    )
+    run = _pg.connect(endpoint, _replication.APPLICATION_NAME)  # a copy's run, connected
+    try:
+        info = _replication.start_snapshot_holder(endpoint, "holder_idle_probe", idle_seconds=3)
+        time.sleep(10)
+        assert pg_pair.scalar("src", holders) == "1", "the holder ended while its copy was connected"
+    finally:
+        run.close()
+    deadline = time.monotonic() + 30
+    while pg_pair.scalar("src", holders) != "0":
+        assert time.monotonic() < deadline, "the holder outlived its copy's idle bound"
+        time.sleep(1)
+    assert info["snapshot"]
+    pg_pair.psql("src", "SELECT pg_drop_replication_slot('holder_idle_probe')")
