@@ -41,6 +41,7 @@ requirements:
   - psycopg >= 3.1 (psycopg 3) on the host that runs the module
   - pg_dump and psql of the target's major version, reachable through O(pg_dump_command) and O(psql_command)
 extends_documentation_fragment:
+  - sysgenpro.odoo_migration.postgresql
   - ansible.builtin.action_common_attributes
   - sysgenpro.odoo_migration.tenancy
 attributes:
@@ -51,42 +52,6 @@ attributes:
   platform:
     platforms: posix
 options:
-  source:
-    description:
-      - How the control node connects to the source database (the legacy server), as in
-        M(sysgenpro.odoo_migration.pg_migration_preflight).
-    type: dict
-    required: true
-    suboptions:
-      host:
-        description: Host name or address of the source PostgreSQL server.
-        type: str
-        required: true
-      port:
-        description: TCP port.
-        type: int
-        default: 5432
-      user:
-        description: Login role; a superuser or a role with C(REPLICATION) that owns the tables.
-        type: str
-        default: postgres
-      password:
-        description:
-          - Password of O(source.user). Never shown in output or error messages.
-        type: str
-      database:
-        description: The database to migrate.
-        type: str
-        required: true
-      sslmode:
-        description: libpq C(sslmode).
-        type: str
-        default: prefer
-        choices: [disable, allow, prefer, require, verify-ca, verify-full]
-      connect_timeout:
-        description: Seconds to wait for the connection.
-        type: int
-        default: 10
   target:
     description:
       - How the control node connects to the target PostgreSQL server (a superuser).

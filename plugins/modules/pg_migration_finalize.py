@@ -24,76 +24,6 @@ description:
 requirements:
   - psycopg >= 3.1 (psycopg 3) on the host that runs the module
 options:
-  source:
-    description:
-      - How to connect to the source database (the legacy server), as a superuser (the migration's login).
-    type: dict
-    required: true
-    suboptions:
-      host:
-        description: Host name or address of the source PostgreSQL server.
-        type: str
-        required: true
-      port:
-        description: TCP port.
-        type: int
-        default: 5432
-      user:
-        description: Login role (a superuser; never one of the application roles).
-        type: str
-        default: postgres
-      password:
-        description:
-          - Password of O(source.user). Omit it to let libpq use C(PGPASSWORD) or C(~/.pgpass).
-          - Never shown in output or error messages.
-        type: str
-      database:
-        description: The migrated database.
-        type: str
-        required: true
-      sslmode:
-        description: libpq C(sslmode).
-        type: str
-        default: prefer
-        choices: [disable, allow, prefer, require, verify-ca, verify-full]
-      connect_timeout:
-        description: Seconds to wait for the connection.
-        type: int
-        default: 10
-  target:
-    description:
-      - How to connect to the target database (same name as the source's unless given), as a superuser.
-    type: dict
-    required: true
-    suboptions:
-      host:
-        description: Host name or address of the target PostgreSQL server.
-        type: str
-        required: true
-      port:
-        description: TCP port.
-        type: int
-        default: 5432
-      user:
-        description: Login role (a superuser).
-        type: str
-        default: postgres
-      password:
-        description:
-          - Password of O(target.user). Never shown in output or error messages.
-        type: str
-      database:
-        description: The database on the target; defaults to O(source.database).
-        type: str
-      sslmode:
-        description: libpq C(sslmode).
-        type: str
-        default: prefer
-        choices: [disable, allow, prefer, require, verify-ca, verify-full]
-      connect_timeout:
-        description: Seconds to wait for the connection.
-        type: int
-        default: 10
   restore_roles:
     description: Whether fenced roles get their previous attributes back.
     type: bool
@@ -107,6 +37,8 @@ options:
     type: bool
     default: true
 extends_documentation_fragment:
+  - sysgenpro.odoo_migration.postgresql
+  - sysgenpro.odoo_migration.postgresql.target
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:

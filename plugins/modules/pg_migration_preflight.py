@@ -33,43 +33,6 @@ description:
 requirements:
   - psycopg >= 3.1 (psycopg 3) on the host that runs the module
 options:
-  source:
-    description:
-      - How to connect to the source database (the legacy server that is migrated).
-    type: dict
-    required: true
-    suboptions:
-      host:
-        description: Host name or address of the source PostgreSQL server.
-        type: str
-        required: true
-      port:
-        description: TCP port.
-        type: int
-        default: 5432
-      user:
-        description:
-          - Login role. A superuser (or a role with C(REPLICATION) and C(pg_read_all_stats)) sees everything.
-        type: str
-        default: postgres
-      password:
-        description:
-          - Password of O(source.user). Omit it to let libpq use C(PGPASSWORD) or C(~/.pgpass).
-          - Never shown in output or error messages.
-        type: str
-      database:
-        description: The database to migrate.
-        type: str
-        required: true
-      sslmode:
-        description: libpq C(sslmode).
-        type: str
-        default: prefer
-        choices: [disable, allow, prefer, require, verify-ca, verify-full]
-      connect_timeout:
-        description: Seconds to wait for the connection.
-        type: int
-        default: 10
   target:
     description:
       - How to connect to the target PostgreSQL server. Omit it to check the source alone; then
@@ -153,6 +116,7 @@ options:
     choices: [full, refuse]
     default: refuse
 extends_documentation_fragment:
+  - sysgenpro.odoo_migration.postgresql
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
