@@ -15,6 +15,7 @@ description:
     phase), appends one record to C(<state_dir>/<host>/journal.jsonl) through the collection's
     hash-chained journal; at the end of the playbook, one record with the host's recap.
   - A record holds the operator (the local user, and the AWX user and job when AWX runs the playbook),
+    C(check_mode=true) for a C(--check) run,
     the playbook, play, task and module, the result (ok, changed, failed, unreachable), the duration
     and, for failures, the message. Results of C(no_log) tasks are not recorded; secret-looking keys
     are masked.
@@ -47,6 +48,7 @@ import getpass
 import os
 import time
 
+from ansible import context
 from ansible.plugins.callback import CallbackBase
 from ansible.template import Templar
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._journal import (
@@ -91,6 +93,7 @@ class CallbackModule(CallbackBase):
         self._play_object = None
         self._state_dirs = {}
         self._said = set()
+        self._missing_state_dirs = set()
 
     def set_options(self, task_keys=None, var_options=None, direct=None):
         super().set_options(task_keys=task_keys, var_options=var_options, direct=direct)
@@ -130,12 +133,9 @@ class CallbackModule(CallbackBase):
     def _host_journal(self, host):
         state_dir, was_set = self._state_dir(host)
         if not os.path.isdir(state_dir):
+            # The first discovery creates it: said at the end of the playbook if it still does not exist.
             if was_set:
-                self._say_once(
-                    "audit journal: the state directory %s does not exist, so no journal is written for the "
-                    "hosts that use it; create it, or correct %s (or ODOO_MIGRATION_STATE_DIR)"
-                    % (state_dir, STATE_DIR_VARIABLE)
-                )
+                self._missing_state_dirs.add(state_dir)
             return None
         directory = os.path.join(state_dir, host if isinstance(host, str) else host.get_name())
         return os.path.join(directory, "journal.jsonl") if os.path.isdir(directory) else None
@@ -153,6 +153,9 @@ class CallbackModule(CallbackBase):
 
     def v2_playbook_on_start(self, playbook):
         self._playbook = os.path.basename(playbook._file_name)
+        # A --check run is recorded too, and said to be one.
+        if context.CLIARGS.get("check"):
+            self._context["check_mode"] = True
 
     def v2_playbook_on_play_start(self, play):
         self._play = play.get_name()
@@ -204,6 +207,19 @@ class CallbackModule(CallbackBase):
         self._started.pop((result._host.get_name(), result._task._uuid), None)
 
     def v2_playbook_on_stats(self, stats):
+        for state_dir in sorted(self._missing_state_dirs):
+            if os.path.isdir(state_dir):
+                continue
+            message = (
+                "audit journal: the state directory %s does not exist, so no journal was written for the "
+                "hosts that use it; create it, or correct %s (or ODOO_MIGRATION_STATE_DIR)"
+                % (state_dir, STATE_DIR_VARIABLE)
+            )
+            if self._context.get("check_mode"):
+                # A check run before the first discovery: nothing was meant to exist yet.
+                self._display.warning(message)
+            else:
+                self._say_once(message)
         finished = datetime.datetime.now(datetime.timezone.utc).isoformat()
         for host in sorted(stats.processed):
             summary = stats.summarize(host)

@@ -593,9 +593,15 @@ class Migration:
         version = _one(conn, "SELECT current_setting('server_version_num')::int AS v")["v"]
         wal_level = _one(conn, "SELECT current_setting('wal_level') AS v")["v"]
         if wal_level != "logical":
-            self._fail(
-                "wal_level is %s on the source %s; set wal_level = logical and restart it "
-                "(see pg_migration_preflight)" % (wal_level, self.source.describe())
+            if not self.check_mode:
+                self._fail(
+                    "wal_level is %s on the source %s; set wal_level = logical and restart it "
+                    "(see pg_migration_preflight)" % (wal_level, self.source.describe())
+                )
+            # Check mode plans on: a real run needs the restart first (pg_replicate does it when allowed).
+            self._would(
+                "need wal_level = logical on the source (it is %s): a real run fails until it is set and the "
+                "server restarted" % wal_level
             )
         helper = _one(
             conn,
@@ -1755,13 +1761,13 @@ def replication_info(
                     )
                 if row["wal_status"] in ("unreserved", "lost"):
                     problems.append("slot %s wal_status is %s" % (slot, row["wal_status"]))
-            if heartbeat and _one(src, "SELECT to_regclass('odoo_migration.heartbeat') IS NOT NULL AS x")["x"]:
-                result["changed"] = True
-            if (
+            has_heartbeat = (
                 heartbeat
-                and not check_mode
                 and _one(src, "SELECT to_regclass('odoo_migration.heartbeat') IS NOT NULL AS x")["x"]
-            ):
+            )
+            if has_heartbeat:
+                result["changed"] = True  # in check mode: would write it
+            if has_heartbeat and not check_mode:
                 beat = _one(
                     src,
                     "INSERT INTO odoo_migration.heartbeat (id, beat) VALUES (1, clock_timestamp()) "

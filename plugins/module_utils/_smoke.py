@@ -10,6 +10,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
 import datetime
 import hashlib
 import json
@@ -85,6 +86,10 @@ class OdooClient:
         self.opener = build_opener(
             HTTPCookieProcessor(CookieJar()), HTTPSHandler(context=tls_context(ca_path, server_name))
         )
+        # (uid, password) after api_login; what the checks wrote, in words.
+        self.credentials = None
+        self.wrote = []
+        self.web_session = None
 
     def get(self, path, sessionless=False):
         headers = dict(self.headers, **self.database_header) if sessionless else self.headers
@@ -113,11 +118,35 @@ class OdooClient:
             raise SmokeError("%s: %s" % (path, data.get("message") or answer["error"].get("message")))
         return answer.get("result")
 
+    def service(self, service, method, *args):
+        """Odoo's external API (/jsonrpc): no session and no cookie; a login there never rewrites
+        web.base.url (it carries no base location)."""
+        return self.rpc("/jsonrpc", {"service": service, "method": method, "args": list(args)})
+
+    def api_login(self, login, password):
+        """The uid for login, checked by Odoo's own authentication (it writes one res_users_log row)."""
+        uid = self.service("common", "login", self.database, login, password)
+        if uid:
+            self.credentials = (uid, password)
+            self.wrote.append("res_users_log: one row (the login of %s)" % login)
+        return uid
+
     def call(self, model, method, args, kwargs=None):
-        return self.rpc(
-            "/web/dataset/call_kw/%s/%s" % (model, method),
-            {"model": model, "method": method, "args": args, "kwargs": kwargs or {}},
+        """A model method, through the external API with the login's credentials (reads write nothing)."""
+        if not self.credentials:
+            raise SmokeError("%s.%s needs a login first" % (model, method))
+        uid, password = self.credentials
+        return self.service(
+            "object", "execute_kw", self.database, uid, password, model, method, args, kwargs or {}
         )
+
+    def base_location(self):
+        """The URL a web login through this client would store as web.base.url (Odoo's url_root)."""
+        scheme = self.headers.get("X-Forwarded-Proto") or urlsplit(self.base_url).scheme
+        host = (
+            self.headers.get("X-Forwarded-Host") or self.headers.get("Host") or urlsplit(self.base_url).netloc
+        )
+        return "%s://%s" % (scheme, host)
 
 
 def check_health(client):
@@ -137,33 +166,60 @@ def check_version(client, expected):
 
 
 def check_login(client, login, password):
-    result = client.rpc(
-        "/web/session/authenticate", {"db": client.database, "login": login, "password": password}
-    )
-    uid = (result or {}).get("uid")
+    """A real login, checked by Odoo's authentication through the external API (never a web login, which
+    would store the URL it came through as web.base.url)."""
+    uid = client.api_login(login, password)
     return bool(uid), "uid %s in %s" % (uid, client.database) if uid else "login refused for %s" % login
 
 
-def base_url_rewritten(client):
-    """Odoo rewrites web.base.url to the URL an admin logged in through unless it is frozen: say so."""
-    values = client.call(
-        "ir.config_parameter",
-        "search_read",
-        [[["key", "in", ["web.base.url", "web.base.url.freeze"]]]],
-        {"fields": ["key", "value"]},
-    )
-    found = dict((item["key"], item["value"]) for item in values)
-    frozen = str(found.get("web.base.url.freeze", "")).lower() in ("1", "true")
-    used = client.base_url.split("://", 1)[-1].split("/")[0]
-    host = client.headers.get("Host", used)
-    current = found.get("web.base.url", "")
-    if frozen or not current.split("://", 1)[-1].startswith(host):
+def base_url_setting(client):
+    """{value, frozen} of web.base.url, or None when the login may not read it (not an administrator:
+    a web login of such a user never rewrites it)."""
+    try:
+        values = client.call(
+            "ir.config_parameter",
+            "search_read",
+            [[["key", "in", ["web.base.url", "web.base.url.freeze"]]]],
+            {"fields": ["key", "value"]},
+        )
+    except SmokeError:
         return None
-    return current
+    found = dict((item["key"], item["value"]) for item in values)
+    return dict(
+        value=found.get("web.base.url", ""),
+        frozen=str(found.get("web.base.url.freeze", "")).lower() in ("1", "true"),
+    )
 
 
-def check_attachment(client, attachment_id=None):
-    """Fetch one stored attachment and compare the SHA-1 of the bytes with ir.attachment.checksum."""
+def open_web_session(client, login, password):
+    """Log in through /web/session/authenticate, as a browser does, unless that would rewrite
+    web.base.url (an administrator's web login stores the URL it came through when the setting is not
+    frozen). Returns None when the session is open, else why it was not opened."""
+    if client.web_session is not None:
+        return client.web_session
+    setting = base_url_setting(client)
+    location = client.base_location()
+    if setting is not None and not setting["frozen"] and setting["value"] != location:
+        client.web_session = (
+            "a web login through %s would rewrite web.base.url (%s); send the public Host header "
+            "(option headers) or set web.base.url.freeze" % (location, setting["value"])
+        )
+        return client.web_session
+    result = client.rpc(
+        "/web/session/authenticate", {"db": client.database, "login": login, "password": password}
+    )
+    if not (result or {}).get("uid"):
+        client.web_session = "the web login of %s was refused" % login
+        return client.web_session
+    client.wrote.append("res_users_log: one row (the web login of %s)" % login)
+    client.web_session = None
+    return None
+
+
+def check_attachment(client, attachment_id=None, login=None, password=None):
+    """Fetch one stored attachment and compare the SHA-1 of the bytes with ir.attachment.checksum:
+    downloaded over HTTP in a web session, else (a web login would rewrite web.base.url) read through
+    the external API."""
     domain = [["store_fname", "!=", False], ["type", "=", "binary"], ["res_field", "=", False]]
     if attachment_id:
         domain = [["id", "=", int(attachment_id)]]
@@ -173,13 +229,20 @@ def check_attachment(client, attachment_id=None):
     if not found:
         return False, "no stored attachment to fetch"
     record = found[0]
-    status, _headers, body = client.get("/web/content/%d?download=true" % record["id"])
+    refused = open_web_session(client, login, password) if login else "no login given"
+    if refused is None:
+        status, _headers, body = client.get("/web/content/%d?download=true" % record["id"])
+        how = "HTTP %s" % status
+    else:
+        rows = client.call("ir.attachment", "read", [[record["id"]]], {"fields": ["datas"]})
+        body = base64.b64decode((rows[0].get("datas") if rows else "") or "")
+        status, how = 200, "read through the external API (%s)" % refused
     digest = hashlib.sha1(body).hexdigest()
     ok = status == 200 and digest == record["checksum"]
-    return ok, "attachment %d (%s): HTTP %s, sha1 %s %s checksum" % (
+    return ok, "attachment %d (%s): %s, sha1 %s %s checksum" % (
         record["id"],
         record["name"],
-        status,
+        how,
         digest[:12],
         "equals" if ok else "differs from",
     )

@@ -135,8 +135,8 @@ def main():
     )
     if params["state_dir"] and not os.path.isdir(params["state_dir"]):
         module.fail_json(
-            msg="state directory %s does not exist: give the directory the roles use (odoo_migration_state_dir)"
-            % params["state_dir"],
+            msg="state directory %s does not exist: give the directory the roles use "
+            "(odoo_migration_state_dir)" % params["state_dir"],
             **result,
         )
     problem = _journal.first_problem(path)

@@ -21,9 +21,13 @@ description:
   - Over HTTPS the server's certificate and name are always verified, against O(ca_path) when given, else
     the system's trust store. A C(Host) header in O(headers) is also the TLS server name (SNI) and the name
     the certificate must carry, as for a browser that resolved that name to the address of O(url).
-  - A login opens a session. Odoo also rewrites C(web.base.url) to the URL an administrator logs in
-    through unless C(web.base.url.freeze) is set; send the public C(Host) header (O(headers)) so the
-    value stays right. The module warns when it finds the value unfrozen and equal to the URL it used.
+  - The login is checked through Odoo's external API (C(/jsonrpc)), which never touches C(web.base.url). The
+    attachment is downloaded in a web session, as a browser does, only when that web login cannot rewrite
+    C(web.base.url) (an administrator's web login stores the URL it came through unless
+    C(web.base.url.freeze) is set); otherwise its bytes are read through the external API and the check's
+    detail says why. Send the public C(Host) header (O(headers)) to get the download.
+  - A login writes one C(res_users_log) row; RV(wrote) lists every such write and C(changed) is true
+    when there is one.
 author:
   - sysgenpro platform engineering (@sysgenpro)
 extends_documentation_fragment:
@@ -31,7 +35,9 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: The checks only read, so check mode runs them too.
+    details:
+      - Check mode runs only the checks that write nothing (C(health), C(version), C(websocket)) and lists
+        the others in RV(skipped_checks) with the reason; C(changed) says whether a real run would write.
   diff_mode:
     support: none
   platform:
@@ -122,10 +128,26 @@ failed_checks:
   returned: always
   type: list
   elements: str
+skipped_checks:
+  description: The checks check mode did not run, each with C(name) and C(reason).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{name: login, reason: "a login writes a res_users_log row"}]
+wrote:
+  description: What the checks wrote in the instance's database, one line each; empty in check mode.
+  returned: always
+  type: list
+  elements: str
+  sample: ["res_users_log: one row (the login of admin)"]
 """
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _smoke
+
+# Checks that log in, and so write a res_users_log row.
+WRITING_CHECKS = ("login", "attachment", "cron")
+LOGIN_WRITES = "a login writes a res_users_log row"
 
 
 def main():
@@ -156,47 +178,55 @@ def main():
             params["url"], params["database"], params["headers"], params["timeout"], ca_path=params["ca_path"]
         )
     except _smoke.SmokeError as error:
-        module.fail_json(msg=str(error), checks=[], failed_checks=[])
+        module.fail_json(msg=str(error), checks=[], failed_checks=[], skipped_checks=[], wrote=[])
     available = {
         "health": (_smoke.check_health, ()),
         "version": (_smoke.check_version, (params["expect_version"],)),
         "login": (_smoke.check_login, (params["login"], params["password"])),
-        "attachment": (_smoke.check_attachment, (params["attachment_id"],)),
+        "attachment": (
+            _smoke.check_attachment,
+            (params["attachment_id"], params["login"], params["password"]),
+        ),
         "cron": (_smoke.check_cron, (params["cron_max_age_minutes"],)),
         "websocket": (_smoke.check_websocket, ()),
     }
     wanted = list(params["checks"])
     if any(name in wanted for name in ("attachment", "cron")):
-        # attachment and cron read through the session the login opens: log in before them.
+        # attachment and cron read with the credentials the login checked: log in before them.
         if "login" in wanted:
             wanted.remove("login")
-        first_needing_session = min(wanted.index(name) for name in ("attachment", "cron") if name in wanted)
-        wanted.insert(first_needing_session, "login")
+        first_needing_login = min(wanted.index(name) for name in ("attachment", "cron") if name in wanted)
+        wanted.insert(first_needing_login, "login")
+    skipped = []
+    if module.check_mode:
+        # A login writes a res_users_log row; attachment and cron need the login.
+        skipped = [
+            dict(
+                name=name,
+                reason="a login writes a res_users_log row" if name == "login" else "needs the login",
+            )
+            for name in wanted
+            if name in WRITING_CHECKS
+        ]
+        wanted = [name for name in wanted if name not in WRITING_CHECKS]
     plan = [(name, available[name][0], available[name][1]) for name in wanted]
     results = _smoke.run_checks(client, plan)
     failed = [item["name"] for item in results if not item["ok"]]
-    if "login" in wanted and "login" not in failed:
-        try:
-            rewritten = _smoke.base_url_rewritten(client)
-        except _smoke.SmokeError:
-            rewritten = None
-        if rewritten:
-            module.warn(
-                "web.base.url is %s and not frozen: the admin login may have rewritten it; send the public "
-                "Host header (option headers) and set web.base.url.freeze" % rewritten
-            )
+    outcome = dict(
+        changed=bool(client.wrote) or bool(module.check_mode and skipped),
+        checks=results,
+        failed_checks=failed,
+        skipped_checks=skipped,
+        wrote=list(client.wrote),
+    )
     if failed:
-        module.fail_json(
-            msg="smoke test of %s (%s) failed: %s"
-            % (
-                params["url"],
-                params["database"],
-                "; ".join("%s: %s" % (item["name"], item["detail"]) for item in results if not item["ok"]),
-            ),
-            checks=results,
-            failed_checks=failed,
+        outcome["msg"] = "smoke test of %s (%s) failed: %s" % (
+            params["url"],
+            params["database"],
+            "; ".join("%s: %s" % (item["name"], item["detail"]) for item in results if not item["ok"]),
         )
-    module.exit_json(changed=False, checks=results, failed_checks=[])
+        module.fail_json(**outcome)
+    module.exit_json(**outcome)
 
 
 if __name__ == "__main__":

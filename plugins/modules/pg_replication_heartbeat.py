@@ -32,7 +32,8 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Reads, writes no heartbeat and drops nothing; C(changed) and RV(aborted) say what a real run would do.
+    details:
+      - Reads, writes no heartbeat and drops nothing; C(changed) and RV(aborted) say what a real run would do.
   diff_mode:
     support: none
   platform:
@@ -104,7 +105,8 @@ lag_bytes:
   returned: always
   type: int
 lag_seconds:
-  description: Seconds the heartbeat took to appear on the target; null when it did not arrive or was not written.
+  description:
+    - Seconds the heartbeat took to appear on the target; null when it did not arrive or was not written.
   returned: always
   type: float
   sample: 0.05

@@ -174,12 +174,16 @@ def pair(tmp_path_factory):
             pair.remove(quiet=True)
 
 
+RETURN_LOGIN = dict(name="odoo_migration_return_pair", password="return-path-Secret-81")
+
+
 def _options(pair, **extra):
     options = dict(
         application_roles=[APP_ROLE],
         target_conninfo_from_source=pair.conninfo_from_other("tgt"),
         source_conninfo_from_target=pair.conninfo_from_other("src"),
         grace_seconds=1,
+        return_login=RETURN_LOGIN,
     )
     options.update(extra)
     return options
@@ -465,6 +469,18 @@ def test_cutover_compare_reverse_finalize(pair):
     # A second run has nothing to do.
     again = _cutover.run_cutover(pair.pg_endpoint("src"), pair.pg_endpoint("tgt"), **_options(pair))
     assert again["state"] == "done" and again["changed"] is False
+    # The reverse subscription logs in as the return path's own login: the target's superuser password is
+    # nowhere in the source's catalog, and the login can replicate and connect, nothing more.
+    conninfo = pair.scalar("src", "SELECT subconninfo FROM pg_subscription WHERE subname = 'odoo_migration_reverse'")
+    assert "user=odoo_migration_return_pair" in conninfo.replace("'", "")
+    assert pair.passwords["tgt"] not in conninfo and "user=postgres" not in conninfo
+    login = pair.query(
+        "tgt",
+        "SELECT rolsuper, rolreplication, rolcreatedb, rolcreaterole, left(rolpassword, 14) FROM pg_authid"
+        " WHERE rolname = 'odoo_migration_return_pair'",
+    )
+    assert login == [["f", "t", "f", "f", "SCRAM-SHA-256$"]]
+    assert report["return_login"] == "odoo_migration_return_pair"
     # The source stays fenced; the reverse path carries target writes back.
     assert _role(pair, "src") == ["f", "1"]
     writer = Writer(pair, "tgt")
@@ -496,9 +512,14 @@ def test_cutover_compare_reverse_finalize(pair):
         fin["changed"]
         and pair.scalar("src", "SELECT count(*) FROM pg_namespace WHERE nspname = 'odoo_migration'") == "1"
     )
-    fin = _cutover.run_finalize(pair.pg_endpoint("src"), pair.pg_endpoint("tgt"))
+    logins = [RETURN_LOGIN["name"]]
+    fin = _cutover.run_finalize(pair.pg_endpoint("src"), pair.pg_endpoint("tgt"), replication_logins=logins)
     print("finalize", fin["actions"])
     assert fin["changed"]
+    assert {"action": "drop", "kind": "login", "side": "target", "name": logins[0], "result": "dropped"} in (
+        fin["actions"]
+    )
+    assert pair.scalar("tgt", "SELECT count(*) FROM pg_roles WHERE rolname = 'odoo_migration_return_pair'") == "0"
     for side in ("src", "tgt"):
         assert pair.scalar(side, "SELECT count(*) FROM pg_replication_slots") == "0"
         assert pair.scalar(side, "SELECT count(*) FROM pg_publication") == "0"

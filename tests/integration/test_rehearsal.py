@@ -1,11 +1,12 @@
 """A rehearsal of wave1 on the lab: every gate and the window's reads timed, nothing changed.
 
 discover, containerize and replicate run for wave1 (the state an operator rehearses from); then
-playbooks/rehearse.yml and wave.yml with wave_rehearse=true. Before and after, the test reads what a
-cutover would change: the roles, slots, publications, subscriptions and helper rows on every VM's
-PostgreSQL and on the target, the VMs' nginx sites and Odoo services, and the containers on the
-Docker host. They must be the same, and each host's rehearsal.yml and the wave report must carry a
-predicted write unavailability per database. Teardown finalizes and clears the wave.
+playbooks/rehearse.yml, wave.yml with wave_rehearse=true, and wave.yml --check. Before and after,
+the test reads what a cutover would change: the roles, slots, publications, subscriptions and helper
+rows on every VM's PostgreSQL and on the target, the VMs' nginx sites and Odoo services, and the
+containers on the Docker host. They must be the same, and each host's rehearsal.yml and the wave
+report must carry a predicted write unavailability per database. Teardown finalizes and clears the
+wave.
 """
 
 import subprocess
@@ -71,6 +72,15 @@ def _what_a_cutover_would_change():
     return state
 
 
+def _state_files(state):
+    """Every state and secret file (but the audit journals, where a check run is recorded) and its bytes."""
+    return dict(
+        (str(path.relative_to(state)), path.read_bytes())
+        for path in sorted(state.rglob("*"))
+        if path.is_file() and path.name != "journal.jsonl"
+    )
+
+
 @pytest.fixture(scope="module")
 def rehearsed(tmp_path_factory):
     state = tmp_path_factory.mktemp("rehearsal-state")
@@ -86,6 +96,12 @@ def rehearsed(tmp_path_factory):
         rc, _report, output = run_playbook("rehearse.yml", *options)
         seconds = time.monotonic() - started
         wave_rc, _report, wave_output = run_playbook("wave.yml", *options, "-e", "wave_rehearse=true")
+        # The wave in check mode on hosts that are replicated and not moved: it plans the whole move.
+        files_before = _state_files(state)
+        check_rc, check_report, check_output = run_playbook(
+            "wave.yml", *options, "--check", "-e", "pg_replicate_allow_restart=true"
+        )
+        files_after = _state_files(state)
         time.sleep(2)
         after = _what_a_cutover_would_change()
         print(f"rehearse.yml: rc={rc} in {seconds:.1f} s")
@@ -97,6 +113,8 @@ def rehearsed(tmp_path_factory):
             wave_output=wave_output,
             before=before,
             after=after,
+            check=dict(rc=check_rc, report=check_report, output=check_output),
+            files=(files_before, files_after),
         )
     finally:
         final_rc, _report, final_output = run_playbook("finalize.yml", *options, timeout=600)
@@ -138,3 +156,16 @@ def test_each_database_has_a_predicted_write_unavailability(rehearsed):
     report = (rehearsed["state"] / "reports" / "wave-wave1.md").read_text()
     assert "predicted writes unavailable (s)" in report
     assert report.count("not cut over yet") == sum(len(databases) for databases in DATABASES.values())
+
+
+def test_the_wave_in_check_mode_plans_the_move_and_changes_nothing(rehearsed):
+    """--check on replicated hosts walks every phase of the move: no failure, no rescue, no file written
+    (not even a generated secret), and (with the rehearsal) nothing changed on the VMs, target or proxy."""
+    check = rehearsed["check"]
+    assert check["rc"] == 0, check["output"][-3000:]
+    for host in DATABASES:
+        stats = check["report"]["stats"][host]
+        assert (stats["failures"], stats["rescued"]) == (0, 0), stats
+    assert "check mode: no replication" not in check["output"]
+    before, after = rehearsed["files"]
+    assert sorted(set(after) - set(before)) == [] and after == before
