@@ -6,6 +6,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+
 CUTOVER_KEYS = (
     "state",
     "direction",
@@ -86,6 +88,15 @@ def smoke_summary(results, loop_var="item"):
     return summary
 
 
+def replication_login(host):
+    """The name of the login a host's return path replicates as on the target (a PostgreSQL role name)."""
+    return ("odoo_migration_return_" + re.sub(r"[^a-z0-9_]", "_", str(host).lower()))[:63]
+
+
 class FilterModule:
     def filters(self):
-        return {"cutover_summary": cutover_summary, "smoke_summary": smoke_summary}
+        return {
+            "cutover_summary": cutover_summary,
+            "smoke_summary": smoke_summary,
+            "replication_login": replication_login,
+        }

@@ -54,6 +54,9 @@ except ImportError:  # reported through _pg.HAS_PSYCOPG
     _sql = None
 
 APPLICATION_NAME = "odoo_migration_cutover"
+# The comment that marks a login created for a return path (finalize drops only those).
+REPLICATION_LOGIN_COMMENT = "odoo-migration-replication-login"
+REPLICATION_LOGIN_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Key of the session advisory lock that keeps two cutovers of one database apart.
 CUTOVER_LOCK = "odoo_migration:cutover"
 # The holders of the fence instant's snapshots (pg_compare imports and then ends them).
@@ -903,6 +906,89 @@ def create_path(publisher, subscriber, path, conninfo):
     return created
 
 
+def ensure_replication_login(side, name, password):
+    """The return path's own login on its publisher: LOGIN REPLICATION, CONNECT on this database and
+    nothing else, its password sent as a SCRAM verifier. Returns what changed ([] when nothing)."""
+    done = []
+    role = side.one(
+        "reading login %s" % name,
+        "SELECT r.rolsuper, r.rolreplication, r.rolcanlogin, a.rolpassword,"
+        " shobj_description(r.oid, 'pg_authid') AS comment"
+        " FROM pg_roles r JOIN pg_authid a ON a.oid = r.oid WHERE r.rolname = %s",
+        (name,),
+    )
+    ident = _sql.Identifier(name)
+    if role is None:
+        side.run_with_secret(
+            "creating login %s" % name,
+            _sql.SQL("CREATE ROLE {} LOGIN REPLICATION PASSWORD {}").format(
+                ident, _sql.Literal(_pg.scram_verifier(password))
+            ),
+        )
+        side.run(
+            "marking login %s" % name,
+            _sql.SQL("COMMENT ON ROLE {} IS {}").format(ident, _sql.Literal(REPLICATION_LOGIN_COMMENT)),
+        )
+        done.append("login %s created" % name)
+    else:
+        if role["comment"] != REPLICATION_LOGIN_COMMENT or role["rolsuper"]:
+            raise _pg.PgError(
+                "role %s exists on the %s and is not a replication login of this migration; give the return "
+                "path another login name (cutover_return_login)" % (name, side.describe())
+            )
+        if not (role["rolreplication"] and role["rolcanlogin"]) or not _pg.scram_matches(
+            role["rolpassword"], password
+        ):
+            side.run_with_secret(
+                "updating login %s" % name,
+                _sql.SQL("ALTER ROLE {} LOGIN REPLICATION PASSWORD {}").format(
+                    ident, _sql.Literal(_pg.scram_verifier(password))
+                ),
+            )
+            done.append("login %s updated" % name)
+    if not side.one(
+        "reading CONNECT of %s" % name,
+        "SELECT has_database_privilege(%s, current_database(), 'CONNECT') AS ok",
+        (name,),
+    )["ok"]:
+        side.run(
+            "letting login %s connect" % name,
+            _sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+                _sql.Identifier(
+                    side.one("reading the database", "SELECT current_database() AS name")["name"]
+                ),
+                ident,
+            ),
+        )
+        done.append("login %s may connect" % name)
+    return done
+
+
+def drop_replication_login(side, name):
+    """Let the return path's login go from this database, and drop it when no other database grants
+    it anything. Returns 'dropped', 'kept' (another database still grants it) or None (absent or not ours)."""
+    role = side.one(
+        "reading login %s" % name,
+        "SELECT shobj_description(r.oid, 'pg_authid') AS comment FROM pg_roles r WHERE r.rolname = %s",
+        (name,),
+    )
+    if role is None or role["comment"] != REPLICATION_LOGIN_COMMENT:
+        return None
+    database = side.one("reading the database", "SELECT current_database() AS name")["name"]
+    side.run(
+        "revoking CONNECT from %s" % name,
+        _sql.SQL("REVOKE CONNECT ON DATABASE {} FROM {}").format(
+            _sql.Identifier(database), _sql.Identifier(name)
+        ),
+    )
+    try:
+        with side.conn.transaction():
+            side.conn.execute(_sql.SQL("DROP ROLE {}").format(_sql.Identifier(name)))
+    except _pg.psycopg.errors.DependentObjectsStillReferenced:
+        return "kept"
+    return "dropped"
+
+
 def drop_subscription(subscriber, publisher, subscription, slot, clock=None, timeout=10.0):
     """Drop a subscription without letting it drop its remote slot, then drop the slot ourselves.
 
@@ -1031,6 +1117,7 @@ class Cutover:
         rehearse=False,
         stage="cutover",
         write_hold_exceptions=None,
+        return_login=None,
     ):
         if direction not in DIRECTIONS:
             raise _pg.PgError("direction must be forward or reverse")
@@ -1077,7 +1164,24 @@ class Cutover:
             else dict((name, role) for role, name in self.role_map.items() if role != name)
         )
         self.build_return_path = direction == FORWARD or self.reestablish_forward
+        # The return path replicates as a login of its own on its publisher, never as its superuser.
+        self.return_login = dict(return_login) if return_login else None
+        if self.return_login:
+            if not REPLICATION_LOGIN_NAME.match(self.return_login.get("name") or ""):
+                raise _pg.PgError(
+                    "return_login.name %r is not a PostgreSQL role name of lower-case letters, digits and _"
+                    % self.return_login.get("name")
+                )
+            if not self.return_login.get("password"):
+                raise _pg.PgError("return_login.password is empty: give the return path's login a password")
+            publisher = self.return_path["publisher"]
+            if self.conninfo.get(publisher):
+                self.conninfo[publisher] = _pg.conninfo_with_login(
+                    self.conninfo[publisher], self.return_login["name"], self.return_login["password"]
+                )
         self.secrets = [s for s in (source.password, target.password) if s]
+        if self.return_login:
+            self.secrets.append(self.return_login["password"])
         for conninfo in self.conninfo.values():
             self.secrets.extend(conninfo_passwords(conninfo))
         self.sides = {}
@@ -1454,6 +1558,13 @@ class Cutover:
             created.append("helper tables in subscription %s" % self.path["subscription"])
         # Large objects changed since the copy, brought over while users still work, so the
         # fence only carries the last changes.
+        if self.return_login and self.build_return_path:
+            created += ensure_replication_login(
+                self.side(self.return_path["publisher"]),
+                self.return_login["name"],
+                self.return_login["password"],
+            )
+            self.report["return_login"] = self.return_login["name"]
         presync = self.copy_large_objects("before the fence")
         if presync["copied"] or presync["removed"]:
             created.append("large objects pre-synced (%(copied)d copied, %(removed)d removed)" % presync)
@@ -1862,8 +1973,17 @@ def run_cutover(source, target, **options):
 # --------------------------------------------------------------------------------------
 
 
-def run_finalize(source, target, restore_roles=True, drop_helper_schema=True, check_mode=False, secrets=()):
-    """Drop both directions' subscriptions, slots, publications and the helper schema; restore roles."""
+def run_finalize(
+    source,
+    target,
+    restore_roles=True,
+    drop_helper_schema=True,
+    check_mode=False,
+    secrets=(),
+    replication_logins=(),
+):
+    """Drop both directions' subscriptions, slots, publications, the helper schema and the return paths'
+    logins (replication_logins, on either side); restore roles."""
     _pg.require_psycopg()
     secrets = [s for s in list(secrets) + [source.password, target.password] if s]
     database = source.database
@@ -1907,11 +2027,23 @@ def run_finalize(source, target, restore_roles=True, drop_helper_schema=True, ch
                 "reading schemas", "SELECT 1 AS x FROM pg_namespace WHERE nspname = %s", (HELPER_SCHEMA,)
             ):
                 plan.append(("schema", None, side, None))
+        # The return paths' logins, once their subscriptions are gone (only those marked as ours).
+        for side in (src, tgt):
+            for login in replication_logins:
+                if side.one(
+                    "reading login %s" % login,
+                    "SELECT 1 AS x FROM pg_roles r WHERE r.rolname = %s"
+                    " AND shobj_description(r.oid, 'pg_authid') = %s",
+                    (login, REPLICATION_LOGIN_COMMENT),
+                ):
+                    plan.append(("login", login, side, None))
         for kind, path, side, other in plan:
             what = dict(
                 action="restore" if kind in ("roles", "writes") else "drop", kind=kind, side=side.name
             )
-            if path is not None:
+            if kind == "login":
+                what["name"] = path
+            elif path is not None:
                 what["name"] = path[
                     {"subscription": "subscription", "slot": "slot", "publication": "publication"}[kind]
                 ]
@@ -1936,6 +2068,9 @@ def run_finalize(source, target, restore_roles=True, drop_helper_schema=True, ch
                 _write_hold.release(side)
             elif kind == "schema":
                 side.run("dropping the helper schema", "DROP SCHEMA IF EXISTS odoo_migration CASCADE")
+            elif kind == "login":
+                # Kept while another database of the instance still lets it connect; its finalize drops it.
+                what["result"] = drop_replication_login(side, path)
         return dict(changed=bool(actions), actions=actions, database=database)
     finally:
         for side in sides_.values():

@@ -12,15 +12,21 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
+import hashlib
+import hmac
+import os
 import re
 import traceback
 
 try:
     import psycopg
+    from psycopg.conninfo import make_conninfo
     from psycopg.rows import dict_row
 except ImportError:
     psycopg = None
     dict_row = None
+    make_conninfo = None
     HAS_PSYCOPG = False
     PSYCOPG_IMPORT_ERROR = traceback.format_exc()
 else:
@@ -228,3 +234,40 @@ def execute_with_secret(conn, statement, params=None):
             except psycopg.Error:
                 pass
         return conn.execute(statement, params)
+
+
+SCRAM_ITERATIONS = 4096
+
+
+def scram_verifier(password, salt=None, iterations=SCRAM_ITERATIONS):
+    """The SCRAM-SHA-256 verifier PostgreSQL stores for password (RFC 7677). Sent as the role's password,
+    the server keeps it as it is: the clear text never reaches the server, its log or its statistics."""
+    salt = os.urandom(16) if salt is None else salt
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
+    stored_key = hashlib.sha256(hmac.new(salted, b"Client Key", hashlib.sha256).digest()).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    return "SCRAM-SHA-256$%d:%s$%s:%s" % (
+        iterations,
+        _base64(salt),
+        _base64(stored_key),
+        _base64(server_key),
+    )
+
+
+def _base64(raw):
+    return base64.b64encode(raw).decode("ascii")
+
+
+def scram_matches(verifier, password):
+    """Whether a stored SCRAM-SHA-256 verifier is the one of password (same salt and iterations)."""
+    match = re.match(r"^SCRAM-SHA-256\$(\d+):([^$]+)\$", verifier or "")
+    if not match:
+        return False
+    again = scram_verifier(password, base64.b64decode(match.group(2)), int(match.group(1)))
+    return hmac.compare_digest(again, verifier)
+
+
+def conninfo_with_login(conninfo, user, password):
+    """A libpq connection string with its user and password replaced (psycopg's conninfo rules)."""
+    require_psycopg()
+    return make_conninfo(conninfo or "", user=user, password=password)

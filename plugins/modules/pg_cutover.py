@@ -138,6 +138,28 @@ options:
         nothing unless a module update on the old side was left half done.
     type: dict
     default: {}
+  return_login:
+    description:
+      - The login the return path replicates as, on the server that publishes it (the target, for
+        O(direction=forward)). Created (or brought back to these attributes) in the C(prepare) step
+        with C(LOGIN REPLICATION), C(CONNECT) on this database and nothing else, marked by its comment;
+        its password is sent as a SCRAM-SHA-256 verifier, so the clear text reaches neither that server
+        nor its log.
+      - The return path's connection string then carries this login instead of the user and password of
+        O(target_conninfo_from_source) (or O(source_conninfo_from_target)), so the publisher's superuser
+        password never reaches the subscriber's catalog.
+      - A role of that name that is not such a login fails the run before anything is fenced.
+      - M(sysgenpro.odoo_migration.pg_migration_finalize) drops it (its option C(replication_logins)).
+    type: dict
+    suboptions:
+      name:
+        description: Role name (lower-case letters, digits and C(_)).
+        type: str
+        required: true
+      password:
+        description: Its password. Never returned or logged.
+        type: str
+        required: true
   rehearse:
     description:
       - Change nothing (as in check mode). Read the gates, then time what each step inside the window
@@ -286,6 +308,11 @@ direction:
   returned: always
   type: str
   sample: forward
+return_login:
+  description: The return path's login, when O(return_login) was given and the prepare step ran.
+  returned: when O(return_login) is given, outside check mode
+  type: str
+  sample: odoo_migration_return_legacy_vm_1
 would:
   description:
     - In check mode (not with O(rehearse)), the actions a real run would take, in order.
@@ -405,6 +432,12 @@ def argument_spec():
         rehearse=dict(type="bool", default=False),
         stage=dict(type="str", default="cutover", choices=list(_cutover.STAGES)),
         write_hold_exceptions=dict(type="dict", default={}),
+        return_login=dict(
+            type="dict",
+            options=dict(
+                name=dict(type="str", required=True), password=dict(type="str", required=True, no_log=True)
+            ),
+        ),
     )
 
 
@@ -433,6 +466,7 @@ def main():
             rehearse=params["rehearse"],
             stage=params["stage"],
             write_hold_exceptions=params["write_hold_exceptions"],
+            return_login=params["return_login"],
         )
     except _cutover.CutoverError as error:
         report = dict(error.report)

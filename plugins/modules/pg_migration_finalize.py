@@ -28,6 +28,14 @@ options:
     description: Whether fenced roles get their previous attributes back.
     type: bool
     default: true
+  replication_logins:
+    description:
+      - Logins created for return paths (the C(return_login) of M(sysgenpro.odoo_migration.pg_cutover)),
+        on either server. Each one marked as such loses CONNECT on this database and is dropped once no
+        other database lets it connect; a role of that name without the mark is left alone.
+    type: list
+    elements: str
+    default: []
   drop_helper_schema:
     description:
       - Whether the helper schema C(odoo_migration) is dropped on both servers.
@@ -69,6 +77,8 @@ actions:
   description:
     - What was (or, in check mode, would be) dropped or restored, with C(kind), C(side) and C(name)
       or C(roles).
+    - For a login (C(kind=login)), C(result) says whether it was C(dropped), or C(kept) because another
+      database still lets it connect (that database's finalize drops it).
   returned: success
   type: list
   elements: dict
@@ -90,6 +100,7 @@ def argument_spec():
         target=dict(type="dict", required=True, options=_pg.endpoint_options(False)),
         restore_roles=dict(type="bool", default=True),
         drop_helper_schema=dict(type="bool", default=True),
+        replication_logins=dict(type="list", elements="str", default=[]),
     )
 
 
@@ -106,6 +117,7 @@ def main():
             restore_roles=params["restore_roles"],
             drop_helper_schema=params["drop_helper_schema"],
             check_mode=module.check_mode,
+            replication_logins=params["replication_logins"],
         )
     except _pg.PgError as error:
         module.fail_json(msg=str(error))

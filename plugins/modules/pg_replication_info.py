@@ -17,7 +17,7 @@ description:
   - Reads the slot on the source (lag in bytes from C(confirmed_flush_lsn), retained WAL from
     C(restart_lsn), C(wal_status), C(safe_wal_size)) and the subscription on the target (enabled,
     apply worker, C(pg_stat_subscription), error counts from C(pg_stat_subscription_stats)).
-  - Reports the apply lag in seconds that the source's walsender measured (RV(slot.replay_lag_seconds)).
+  - Reports the apply lag in seconds that the source's walsender measured (C(replay_lag_seconds) in RV(slot)).
   - An unreachable side (server down, network cut) is reported in RV(problems) and in
     RV(source)/RV(target), not as a failure.
   - With O(wal_budget_bytes), says whether the slot retains more than 80% of the budget.

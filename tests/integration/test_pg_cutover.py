@@ -471,7 +471,9 @@ def test_cutover_compare_reverse_finalize(pair):
     assert again["state"] == "done" and again["changed"] is False
     # The reverse subscription logs in as the return path's own login: the target's superuser password is
     # nowhere in the source's catalog, and the login can replicate and connect, nothing more.
-    conninfo = pair.scalar("src", "SELECT subconninfo FROM pg_subscription WHERE subname = 'odoo_migration_reverse'")
+    conninfo = pair.scalar(
+        "src", "SELECT subconninfo FROM pg_subscription WHERE subname = 'odoo_migration_reverse'"
+    )
     assert "user=odoo_migration_return_pair" in conninfo.replace("'", "")
     assert pair.passwords["tgt"] not in conninfo and "user=postgres" not in conninfo
     login = pair.query(
@@ -519,7 +521,10 @@ def test_cutover_compare_reverse_finalize(pair):
     assert {"action": "drop", "kind": "login", "side": "target", "name": logins[0], "result": "dropped"} in (
         fin["actions"]
     )
-    assert pair.scalar("tgt", "SELECT count(*) FROM pg_roles WHERE rolname = 'odoo_migration_return_pair'") == "0"
+    assert (
+        pair.scalar("tgt", "SELECT count(*) FROM pg_roles WHERE rolname = 'odoo_migration_return_pair'")
+        == "0"
+    )
     for side in ("src", "tgt"):
         assert pair.scalar(side, "SELECT count(*) FROM pg_replication_slots") == "0"
         assert pair.scalar(side, "SELECT count(*) FROM pg_publication") == "0"

@@ -37,12 +37,13 @@ class FakeSide:
             if role is None:
                 return None
             return {"rolcanlogin": role["login"], "comment": role["comment"], "read_only": role["read_only"]}
-        raise AssertionError("unexpected read: %s" % what)
+        raise AssertionError(f"unexpected read: {what}")
 
     def run(self, what, statement, params=None):
         text = statement if isinstance(statement, str) else statement.as_string(None)
         self.statements.append(text)
         rows = self.cluster.fenced_rows.setdefault(self.database, {})
+        roles = self.cluster.roles
         if text.startswith("SELECT c.relname FROM pg_class"):  # the helper tables exist
             return [{"relname": name} for name in _cutover.HELPER_TABLES]
         if text.startswith("SELECT fenced_on, role_name"):
@@ -52,29 +53,20 @@ class FakeSide:
             ]
         if text.startswith("INSERT INTO odoo_migration.fenced_roles"):
             rows.setdefault(params[1], (params[2], params[3]))
-            return []
-        if text.startswith("DELETE FROM odoo_migration.fenced_roles"):
+        elif text.startswith("DELETE FROM odoo_migration.fenced_roles"):
             rows.pop(params[1], None)
-            return []
-        match = re.match(r'COMMENT ON ROLE "(\w+)" IS (NULL|\'(.*)\')$', text, re.S)
-        if match:
-            self.cluster.roles[match.group(1)]["comment"] = (
-                None if match.group(2) == "NULL" else match.group(3).replace("''", "'")
-            )
-            return []
-        match = re.match(r'ALTER ROLE "(\w+)" (NOLOGIN|LOGIN)$', text)
-        if match:
-            self.cluster.roles[match.group(1)]["login"] = match.group(2) == "LOGIN"
-            return []
-        match = re.match(r'ALTER ROLE "(\w+)" SET default_transaction_read_only = \'?(\w+)\'?$', text)
-        if match:
-            self.cluster.roles[match.group(1)]["read_only"] = match.group(2)
-            return []
-        match = re.match(r'ALTER ROLE "(\w+)" RESET default_transaction_read_only$', text)
-        if match:
-            self.cluster.roles[match.group(1)]["read_only"] = None
-            return []
-        raise AssertionError("unexpected statement: %s" % text)
+        elif match := re.match(r'COMMENT ON ROLE "(\w+)" IS (NULL|\'(.*)\')$', text, re.S):
+            comment = None if match.group(2) == "NULL" else match.group(3).replace("''", "'")
+            roles[match.group(1)]["comment"] = comment
+        elif match := re.match(r'ALTER ROLE "(\w+)" (NOLOGIN|LOGIN)$', text):
+            roles[match.group(1)]["login"] = match.group(2) == "LOGIN"
+        elif match := re.match(r'ALTER ROLE "(\w+)" SET default_transaction_read_only = \'?(\w+)\'?$', text):
+            roles[match.group(1)]["read_only"] = match.group(2)
+        elif match := re.match(r'ALTER ROLE "(\w+)" RESET default_transaction_read_only$', text):
+            roles[match.group(1)]["read_only"] = None
+        else:
+            raise AssertionError(f"unexpected statement: {text}")
+        return []
 
 
 def _cluster():

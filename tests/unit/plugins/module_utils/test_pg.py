@@ -1,5 +1,6 @@
 """Connection helper: endpoint description and errors that never carry the password."""
 
+import base64
 import socket
 
 import psycopg
@@ -85,3 +86,23 @@ def test_query_failures_are_redacted():
         == "PostgreSQL at 127.0.0.1:5417 as odoo, database acme failed while reading the catalogs: "
         + ("ERROR: bad ********")
     )
+
+
+def test_a_scram_verifier_is_the_one_postgresql_computes():
+    """RFC 7677's example: user 'user', password 'pencil', salt and iterations as in the RFC."""
+    salt = base64.b64decode("W22ZaJ0SNY7soEsUEjb6gQ==")
+    verifier = _pg.scram_verifier("pencil", salt, 4096)
+    assert verifier.startswith("SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$")
+    assert _pg.scram_matches(verifier, "pencil") and not _pg.scram_matches(verifier, "pencils")
+    assert not _pg.scram_matches("md5abc", "pencil") and not _pg.scram_matches(None, "pencil")
+    # A new salt each time: the same password gives another verifier, which still matches.
+    other = _pg.scram_verifier("pencil")
+    assert other != verifier and _pg.scram_matches(other, "pencil")
+
+
+def test_a_conninfo_gets_its_login_replaced():
+    conninfo = _pg.conninfo_with_login(
+        "host=db port=5432 user=postgres password=superSecret dbname=acme", "rep", "p w"
+    )
+    assert "superSecret" not in conninfo and "user=postgres" not in conninfo
+    assert "user=rep" in conninfo and "password='p w'" in conninfo and "dbname=acme" in conninfo
