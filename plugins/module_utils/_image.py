@@ -191,3 +191,32 @@ def scan_saved_image(archive_path, skip_layers, secrets):
                     for label in _scan_bytes(content, needles):
                         findings.append("%s:/%s: %s" % (layer_name, member.name, label))
     return layers_scanned, files_scanned, findings
+
+
+class ScanRecord:
+    """The clean secret scan of one image ID for one set of secrets, kept under work_dir/scans.
+
+    The record names the secrets only by a digest salted with the image ID, never their values."""
+
+    def __init__(self, work_dir, image_id, secrets):
+        self.path = os.path.join(work_dir, "scans", image_id.replace(":", "_") + ".json")
+        material = "\0".join([image_id] + sorted(secret for secret in secrets if secret))
+        self.fingerprint = hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+    def clean_scan(self):
+        """(layers, files, []) of an earlier clean scan of this image for these secrets, else None."""
+        try:
+            with open(self.path) as handle:
+                kept = json.load(handle)
+        except (IOError, OSError, ValueError):
+            return None
+        if kept.get("fingerprint") != self.fingerprint:
+            return None
+        return kept["layers_scanned"], kept["files_scanned"], []
+
+    def keep(self, layers, files):
+        directory = os.path.dirname(self.path)
+        if not os.path.isdir(directory):
+            os.makedirs(directory, 0o700)
+        with open(self.path, "w") as handle:
+            json.dump(dict(fingerprint=self.fingerprint, layers_scanned=layers, files_scanned=files), handle)

@@ -182,7 +182,10 @@ added_bytes:
   returned: success
   type: int
 secret_scan:
-  description: Layers and files scanned in the saved image and what was found (paths only, never values).
+  description:
+    - Layers and files scanned in the saved image and what was found (paths only, never values).
+    - C(reused) is true when the image was not built in this run and was scanned clean before, by image ID,
+      for the same secrets (recorded under O(work_dir)); it is then not saved and scanned again.
   returned: success
   type: dict
 labels:
@@ -351,12 +354,20 @@ def main():
                 environ_update={"DOCKER_BUILDKIT": "0"},
             )
         image = docker.inspect(reference)
-        archive = os.path.join(staging, "image.tar")
-        docker.run(["image", "save", "-o", archive, reference], "docker image save")
-        layers, files, findings = _image.scan_saved_image(
-            archive, len(base["RootFS"]["Layers"]), params["secrets"]
-        )
-        os.remove(archive)
+        # An image scanned clean before for the same secrets is the same bytes: its record stands.
+        record = _image.ScanRecord(params["work_dir"], image["Id"], params["secrets"])
+        reused = record.clean_scan() if not built else None
+        if reused is not None:
+            layers, files, findings = reused
+        else:
+            archive = os.path.join(staging, "image.tar")
+            docker.run(["image", "save", "-o", archive, reference], "docker image save")
+            layers, files, findings = _image.scan_saved_image(
+                archive, len(base["RootFS"]["Layers"]), params["secrets"]
+            )
+            os.remove(archive)
+            if not findings:
+                record.keep(layers, files)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     scan = dict(
@@ -364,6 +375,7 @@ def main():
         files_scanned=files,
         secrets_checked=len([s for s in params["secrets"] if s]),
         findings=findings,
+        reused=reused is not None,
     )
     result = dict(
         image=reference,

@@ -179,3 +179,19 @@ def test_scan_searches_the_image_config(tmp_path):
     _, _, findings = _image.scan_saved_image(archive, 2, [secret])
     assert len(findings) == 1 and findings[0].startswith("image config")
     assert secret not in findings[0]
+
+
+def test_a_clean_scan_is_reused_only_for_the_same_image_and_secrets(tmp_path):
+    record = _image.ScanRecord(str(tmp_path), "sha256:abc", ["db-pass", "admin-pass"])
+    assert record.clean_scan() is None
+    record.keep(3, 1200)
+    assert _image.ScanRecord(str(tmp_path), "sha256:abc", ["admin-pass", "db-pass"]).clean_scan() == (
+        3,
+        1200,
+        [],
+    )
+    # Another secret (rotated), or another image: scanned again.
+    assert _image.ScanRecord(str(tmp_path), "sha256:abc", ["db-pass", "new-admin-pass"]).clean_scan() is None
+    assert _image.ScanRecord(str(tmp_path), "sha256:def", ["db-pass", "admin-pass"]).clean_scan() is None
+    kept = (tmp_path / "scans" / "sha256_abc.json").read_text()
+    assert "db-pass" not in kept and "admin-pass" not in kept
