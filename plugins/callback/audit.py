@@ -58,6 +58,7 @@ from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._journal 
 
 MESSAGE_LIMIT = 2000
 DEFAULT_STATE_DIR = "migration-state"
+COLLECTION = "sysgenpro.odoo_migration."
 # The variable every role takes its state directory from.
 STATE_DIR_VARIABLE = "odoo_migration_state_dir"
 
@@ -130,18 +131,19 @@ class CallbackModule(CallbackBase):
             self._said.add(message)
             self._display.error(message)
 
-    def _host_journal(self, host):
+    def _host_journal(self, host, ours=False):
         state_dir, was_set = self._state_dir(host)
         if not os.path.isdir(state_dir):
-            # The first discovery creates it: said at the end of the playbook if it still does not exist.
-            if was_set:
+            # The first discovery creates it: said at the end of the playbook if it still does not exist
+            # after the collection's own roles or modules ran for a host that uses it.
+            if was_set and ours:
                 self._missing_state_dirs.add(state_dir)
             return None
         directory = os.path.join(state_dir, host if isinstance(host, str) else host.get_name())
         return os.path.join(directory, "journal.jsonl") if os.path.isdir(directory) else None
 
-    def _append(self, host, event):
-        path = self._host_journal(host)
+    def _append(self, host, event, ours=False):
+        path = self._host_journal(host, ours)
         if path is None:
             return
         record = dict(self._context)
@@ -192,7 +194,11 @@ class CallbackModule(CallbackBase):
                 event["message"] = "(output hidden by no_log)"
             else:
                 event["message"] = str(result._result.get("msg", ""))[:MESSAGE_LIMIT]
-        self._append(host, event)
+        role = getattr(task, "_role", None)
+        ours = str(task.action).startswith(COLLECTION) or (
+            role is not None and str(role.get_name()).startswith(COLLECTION)
+        )
+        self._append(host, event, ours)
 
     def v2_runner_on_ok(self, result):
         self._task_event(result, "changed" if result._result.get("changed") else "ok")

@@ -41,7 +41,7 @@ def test_a_result_without_journal_adds_nothing():
 REPO = Path(__file__).resolve().parents[3]
 
 
-def _playbook_run(tmp_path, inventory_vars, extra=()):
+def _playbook_run(tmp_path, inventory_vars, extra=(), play="play.yml"):
     """ansible-playbook on localhost with the collection's audit callback, as an operator runs it."""
     (tmp_path / "group_vars").mkdir(exist_ok=True)
     (tmp_path / "inventory.ini").write_text("[legacy]\nvm-under-audit ansible_connection=local\n")
@@ -57,7 +57,7 @@ def _playbook_run(tmp_path, inventory_vars, extra=()):
     env.pop("ODOO_MIGRATION_STATE_DIR", None)
     return subprocess.run(
         [str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(tmp_path / "inventory.ini"),
-         str(tmp_path / "play.yml"), *extra],
+         str(tmp_path / play), *extra],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
 
@@ -77,5 +77,16 @@ def test_the_journal_goes_where_the_inventory_keeps_the_state_and_masks_free_tex
 
 
 def test_a_state_directory_that_does_not_exist_is_an_error_not_silence(tmp_path):
-    run = _playbook_run(tmp_path, "odoo_migration_state_dir: /nonexistent/state-dir\n")
+    # The collection's own module ran for the host: its journal had nowhere to go, and that is said.
+    (tmp_path / "ours.yml").write_text(
+        "- hosts: legacy\n  gather_facts: false\n  tasks:\n"
+        "    - name: Check a journal\n"
+        "      sysgenpro.odoo_migration.audit_journal_info:\n"
+        "        path: /nonexistent/journal.jsonl\n"
+        "      delegate_to: localhost\n"
+    )
+    run = _playbook_run(tmp_path, "odoo_migration_state_dir: /nonexistent/state-dir\n", play="ours.yml")
     assert "the state directory /nonexistent/state-dir does not exist" in run.stdout + run.stderr
+    # A play of other roles and modules only (the lab's own) expects no journal: nothing is said.
+    other = _playbook_run(tmp_path, "odoo_migration_state_dir: /nonexistent/state-dir\n")
+    assert "does not exist" not in other.stdout + other.stderr
