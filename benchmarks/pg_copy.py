@@ -75,9 +75,11 @@ sys.path.insert(0, str(REPO / ".build" / "collections"))
 
 import pg_pair as pp  # noqa: E402
 import psycopg  # noqa: E402
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import (  # noqa: E402
-    _cutover,
-    _pg,
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (  # noqa: E402
+    connection as _pg,
+)
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (  # noqa: E402
+    cutover as _cutover,
 )
 
 TOOLS_IMAGE = "odoo-mig/pgcopydb-bench:local"

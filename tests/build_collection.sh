@@ -10,7 +10,7 @@ ansible-galaxy collection build --force --output-path "$dist" . >/dev/null
 tarball="$(ls "$dist"/sysgenpro-odoo_migration-*.tar.gz)"
 listing="$(tar -tzf "$tarball")"
 
-for required in MANIFEST.json FILES.json README.md meta/runtime.yml plugins/module_utils/_journal.py; do
+for required in MANIFEST.json FILES.json README.md meta/runtime.yml plugins/module_utils/audit/journal.py plugins/module_utils/postgres/cutover.py; do
   grep -qx "$required" <<<"$listing" || { echo "build: $tarball lacks $required" >&2; exit 1; }
 done
 if leaked="$(grep -E '^(tests|lab|molecule|benchmarks|\.venv|\.build|migration-state)/' <<<"$listing")"; then

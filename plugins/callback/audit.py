@@ -51,7 +51,7 @@ import time
 from ansible import context
 from ansible.plugins.callback import CallbackBase
 from ansible.template import Templar
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._journal import (
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.audit.journal import (
     JournalError,
     append_event,
 )

@@ -6,7 +6,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _discovery_state
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.odoo import (
+    discovery_state as _discovery_state,
+)
 
 
 def instance_facts(instance):

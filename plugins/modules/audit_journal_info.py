@@ -104,7 +104,7 @@ last_ts:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _journal
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.audit import journal as _journal
 
 
 def main():

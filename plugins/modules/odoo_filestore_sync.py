@@ -324,7 +324,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _filestore, _s3
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.files import filestore as _filestore
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.files import object_storage as _s3
 
 LISTING = "find %s -type f -printf '%%P\\t%%s\\n'"
 

@@ -200,7 +200,7 @@ import shutil
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _image
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.odoo import image as _image
 
 
 class Docker(object):

@@ -145,8 +145,8 @@ concerns:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._odoo_conf import OdooConfigError
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._odoo_host import (
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.odoo.config import OdooConfigError
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.odoo.discovery import (
     DiscoveryError,
     discover,
     sort_concerns,

@@ -104,7 +104,7 @@ import os
 import shutil
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _nginx_switch
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.proxy import switch as _nginx_switch
 
 
 def read(path):

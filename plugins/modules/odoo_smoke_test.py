@@ -143,7 +143,7 @@ wrote:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _smoke
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.odoo import smoke as _smoke
 
 # Checks that log in, and so write a res_users_log row.
 WRITING_CHECKS = ("login", "attachment", "cron")

@@ -155,7 +155,9 @@ differences:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _compare, _cutover, _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import compare as _compare
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import connection as _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import cutover as _cutover
 
 
 def argument_spec():

@@ -411,7 +411,8 @@ return_path_conninfo:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _cutover, _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import connection as _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import cutover as _cutover
 
 
 def argument_spec():

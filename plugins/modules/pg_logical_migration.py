@@ -332,9 +332,9 @@ actions:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _pg
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _replication as _rep
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._cutover import forward_slot
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import connection as _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import replication as _rep
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.cutover import forward_slot
 
 
 def argument_spec():

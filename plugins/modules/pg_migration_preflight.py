@@ -527,8 +527,8 @@ summary:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _pg
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._preflight import (
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import connection as _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.preflight import (
     REPLICA_IDENTITY_POLICIES,
     run_preflight,
 )

@@ -133,7 +133,7 @@ aborted:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _replication as _rep
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import replication as _rep
 
 
 def main():

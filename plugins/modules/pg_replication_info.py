@@ -123,7 +123,7 @@ over_budget:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _replication as _rep
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import replication as _rep
 
 
 def main():

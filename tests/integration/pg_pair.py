@@ -38,7 +38,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".build" / "collections"))
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _cutover, _pg  # noqa: E402
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import connection as _pg  # noqa: E402
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import cutover as _cutover  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 # ODOO_MIG_PAIR_SUFFIX (e.g. "-rep") and ODOO_MIG_PAIR_PORT_BASE (e.g. 5470) let two test

@@ -9,11 +9,11 @@ import yaml
 from conftest import LEGACY_VMS, REPO, STATE_DIR, ansible_adhoc, run_playbook, scalar, vms_of_variant
 
 sys.path.insert(0, str(REPO / ".build" / "collections"))
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._journal import (  # noqa: E402
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.audit.journal import (  # noqa: E402
     read_journal,
     verify_journal,
 )
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._odoo_host import (  # noqa: E402
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.odoo.discovery import (  # noqa: E402
     tree_checksum,
 )
 

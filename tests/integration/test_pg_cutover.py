@@ -19,11 +19,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".build" / "collections"))
 import pg_pair as pp
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import (
-    _compare,
-    _cutover,
-    _pg,
-    _schema_options,
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import compare as _compare
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import connection as _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import cutover as _cutover
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (
+    schema_options as _schema_options,
 )
 
 pytestmark = pytest.mark.lab

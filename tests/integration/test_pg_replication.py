@@ -19,7 +19,10 @@ import psycopg
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".build" / "collections"))
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _pg, _replication
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import connection as _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (
+    replication as _replication,
+)
 from module_run import ansible_command, ansible_env, playbook_file, run_module
 from pg_pair import SIDES, pg_pair_fixture
 

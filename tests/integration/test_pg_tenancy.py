@@ -24,7 +24,8 @@ from module_run import run_module
 from pg_pair import PgPair, image_tag
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".build" / "collections"))
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _pg, _tenancy  # noqa: E402
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import connection as _pg  # noqa: E402
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import tenancy as _tenancy  # noqa: E402
 
 pytestmark = pytest.mark.lab
 

@@ -30,7 +30,7 @@ from conftest import LEGACY_VMS, STATE_DIR, lab_secret, run_playbook
 from conftest import lab_target as target
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".build" / "collections"))
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._journal import read_journal  # noqa: E402
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.audit.journal import read_journal  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent / "files"))
 import odoo_jsonrpc_writer as writer_module  # noqa: E402

@@ -8,7 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from ansible_collections.sysgenpro.odoo_migration.plugins.callback import audit
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._journal import read_journal
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.audit.journal import read_journal
 
 
 def _result(host, payload, no_log=False):

@@ -1,6 +1,6 @@
 """Pure parts of the comparison: chunk planning, SQL generation, drill-down, sequences."""
 
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _compare
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import compare as _compare
 
 TABLE = {"schema": "public", "name": "res_partner"}
 

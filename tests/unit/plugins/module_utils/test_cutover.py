@@ -6,7 +6,8 @@ import socket
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _cutover, _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import connection as _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import cutover as _cutover
 
 
 class FakeClock:

@@ -9,7 +9,7 @@ import contextlib
 import json
 import re
 
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _cutover
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import cutover as _cutover
 
 
 class FakeCluster:

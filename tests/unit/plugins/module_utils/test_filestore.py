@@ -5,7 +5,7 @@ import os
 import subprocess
 
 import pytest
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _filestore
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.files import filestore as _filestore
 
 
 def store(root, content):

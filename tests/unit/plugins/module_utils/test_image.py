@@ -5,8 +5,9 @@ import json
 import tarfile
 
 import pytest
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _image, _odoo_host
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._image import ImageError
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.odoo import discovery as _odoo_host
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.odoo import image as _image
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.odoo.image import ImageError
 
 
 def test_render_config_fixes_data_dir_and_renders_values():

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _journal as journal
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.audit import journal
 
 MOMENT = datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.UTC)
 
@@ -107,9 +107,9 @@ def test_two_writers_at_once_keep_one_chain(tmp_path):
     path = str(tmp_path / "journal.jsonl")
     script = (
         "import sys\n"
-        "from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _journal\n"
+        "from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.audit import journal\n"
         "for n in range(100):\n"
-        "    _journal.append_event(sys.argv[1], {'action': 'task', 'writer': sys.argv[2], 'n': n})\n"
+        "    journal.append_event(sys.argv[1], {'action': 'task', 'writer': sys.argv[2], 'n': n})\n"
     )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     writers = [subprocess.Popen([sys.executable, "-c", script, path, name], env=env) for name in ("a", "b")]

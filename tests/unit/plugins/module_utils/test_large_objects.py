@@ -1,6 +1,6 @@
 """Large objects: what a sync copies, what the compare reports, the grants it recreates."""
 
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _large_objects as lo
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import large_objects as lo
 
 
 def row(md5, owner="odoo", acl=None, size=10):

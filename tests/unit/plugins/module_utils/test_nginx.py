@@ -1,7 +1,7 @@
 """The nginx site reader: what the ingress in front of the containers must reproduce."""
 
 import pytest
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _nginx
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.proxy import nginx as _nginx
 
 SITE = """
 # Odoo behind nginx

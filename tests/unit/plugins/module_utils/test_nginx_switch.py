@@ -1,6 +1,6 @@
 """Rewriting the nginx site in front of Odoo: the route and the maintenance page."""
 
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _nginx_switch
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.proxy import switch as _nginx_switch
 
 SITE = """upstream odoo {
     server 127.0.0.1:8069;

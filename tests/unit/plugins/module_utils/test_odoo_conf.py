@@ -1,7 +1,7 @@
 """Odoo config and command-line resolution, checked against what Odoo 19 does."""
 
 import pytest
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _odoo_conf as conf
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.odoo import config as conf
 
 PACKAGED = """[options]
 ; This is the password that allows database operations:

@@ -1,7 +1,10 @@
 """The host side of discovery that needs no running Odoo: search order, addons, checksums, concerns."""
 
 import pytest
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _discovery_state, _odoo_host
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.odoo import discovery as _odoo_host
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.odoo import (
+    discovery_state as _discovery_state,
+)
 
 
 def make_addon(directory, name, manifest="{'name': 'x', 'version': '19.0.1.0.0'}"):

@@ -5,7 +5,7 @@ import socket
 
 import psycopg
 import pytest
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import connection as _pg
 
 PASSWORD = "s3cr'et\\pa ss"
 

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _preflight as pf
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import preflight as pf
 
 
 def table(name, *, schema="public", replident="d", persistence="p", kind="r", oid=None, **extra):

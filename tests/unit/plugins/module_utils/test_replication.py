@@ -1,8 +1,8 @@
 """Pure parts of the replication engine: chunk planning, ordering, resume, SQL, redaction."""
 
 import pytest
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _pg
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _replication as rep
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import connection as _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import replication as rep
 
 
 def _table(name, rows, size, id_column="id", *, lo=1, hi=None):

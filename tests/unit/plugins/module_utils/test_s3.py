@@ -7,7 +7,7 @@ import json
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _s3
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.files import object_storage as _s3
 from ansible_collections.sysgenpro.odoo_migration.plugins.modules import odoo_filestore_sync
 from botocore.exceptions import ClientError
 from test_filestore import store

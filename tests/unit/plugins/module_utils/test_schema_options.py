@@ -1,6 +1,6 @@
 """Refused schema options: reports and the rewrite of pg_dump's script."""
 
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _schema_options as so
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import schema_options as so
 
 COLUMN_ONLY = {"column": {"pg_attver"}, "relation": set()}
 

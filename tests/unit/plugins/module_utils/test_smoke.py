@@ -4,7 +4,7 @@ import base64
 import datetime
 import hashlib
 
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _smoke
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.odoo import smoke as _smoke
 
 
 class FakeOdoo:

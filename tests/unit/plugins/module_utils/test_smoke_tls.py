@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _smoke
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.odoo import smoke as _smoke
 from ansible_collections.sysgenpro.odoo_migration.plugins.modules import odoo_smoke_test
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization

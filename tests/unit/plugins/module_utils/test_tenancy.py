@@ -1,7 +1,10 @@
 """Instances sharing a target: role names, the role map's checks, renaming in pg_dump scripts."""
 
 import pytest
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _large_objects, _tenancy
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (
+    large_objects as _large_objects,
+)
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import tenancy as _tenancy
 
 MAP = {"odoo": "odoo_legacy_vm_2", "lab_reporting": "lab_reporting_legacy_vm_2"}
 

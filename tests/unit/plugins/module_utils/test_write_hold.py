@@ -1,7 +1,10 @@
 """Pure parts of the write hold: the REVOKE and GRANT it generates and the counts it reports."""
 
 import pytest
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _cutover, _write_hold
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import cutover as _cutover
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (
+    write_hold as _write_hold,
+)
 
 
 def privilege(schema, relation, kind, role, name):

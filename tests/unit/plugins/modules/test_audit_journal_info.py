@@ -4,7 +4,7 @@ import json
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _journal
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.audit import journal as _journal
 from ansible_collections.sysgenpro.odoo_migration.plugins.modules import audit_journal_info
 
 

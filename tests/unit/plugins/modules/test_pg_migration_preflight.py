@@ -5,7 +5,8 @@ import socket
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _pg, _preflight
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import connection as _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import preflight as _preflight
 from ansible_collections.sysgenpro.odoo_migration.plugins.modules import pg_migration_preflight
 
 PASSWORD = "s3cr'et\\pa ss"

@@ -20,8 +20,14 @@ __metaclass__ = type
 import re
 import time
 
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _pg, _schema_options, _tenancy
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._cutover import DATABASE_ROLES_SQL
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import connection as _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (
+    schema_options as _schema_options,
+)
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import tenancy as _tenancy
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.cutover import (
+    DATABASE_ROLES_SQL,
+)
 
 APPLICATION_NAME = "odoo_migration_preflight"
 BLOCKER = "blocker"

@@ -25,7 +25,7 @@ import os
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._filestore import (
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.files.filestore import (
     CONTENT_NAME,
     GC_DIR,
 )

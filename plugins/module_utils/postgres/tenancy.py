@@ -21,7 +21,9 @@ __metaclass__ = type
 import hashlib
 import re
 
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _schema_options
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (
+    schema_options as _schema_options,
+)
 
 CLAIMS_DATABASE = "postgres"
 DATABASE, ROLE = "database", "role"

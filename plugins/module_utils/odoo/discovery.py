@@ -19,11 +19,12 @@ import pwd
 import re
 import shlex
 
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _nginx, _odoo_conf
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._odoo_probe import (
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.odoo import config as _odoo_conf
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.odoo.probe import (
     DATABASE_PROBE,
     INTERPRETER_PROBE,
 )
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.proxy import nginx as _nginx
 
 SEVERITY_ORDER = {"blocker": 0, "warning": 1, "info": 2}
 NGINX_SITE_GLOBS = ("/etc/nginx/sites-enabled/*", "/etc/nginx/conf.d/*.conf")

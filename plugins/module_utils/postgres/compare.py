@@ -23,12 +23,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import (
-    _large_objects,
-    _pg,
-    _snapshot_holder,
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import connection as _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (
+    large_objects as _large_objects,
 )
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._cutover import (
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (
+    snapshot_holder as _snapshot_holder,
+)
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.cutover import (
     HELPER_SCHEMA,
     SEQUENCE_LIST_SQL,
     SNAPSHOT_HOLDER_NAME,

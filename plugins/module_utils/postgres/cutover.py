@@ -41,11 +41,15 @@ try:
 except ImportError:  # pragma: no cover - Python 2 only
     from urllib import unquote as _url_unquote
 
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import (
-    _large_objects,
-    _pg,
-    _snapshot_holder,
-    _write_hold,
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import connection as _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (
+    large_objects as _large_objects,
+)
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (
+    snapshot_holder as _snapshot_holder,
+)
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (
+    write_hold as _write_hold,
 )
 
 try:

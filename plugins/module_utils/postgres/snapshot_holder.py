@@ -20,7 +20,7 @@ import os
 import subprocess
 import sys
 
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import connection as _pg
 
 DEFAULT_MAX_SECONDS = 7 * 24 * 3600
 

@@ -17,7 +17,7 @@ import os
 import shutil
 import tarfile
 
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._odoo_host import tree_checksum
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.odoo.discovery import tree_checksum
 
 ADDONS_DIR = "/mnt/extra-addons"
 EXTRA_PYTHON_DIR = "/opt/odoo-extra-python"

@@ -19,7 +19,7 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import connection as _pg
 
 POLICY_DROP = "drop"
 POLICY_REFUSE = "refuse"

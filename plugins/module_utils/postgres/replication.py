@@ -35,20 +35,24 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils import (
-    _large_objects,
-    _pg,
-    _schema_options,
-    _snapshot_holder,
-    _tenancy,
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import connection as _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (
+    large_objects as _large_objects,
 )
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._cutover import (
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (
+    schema_options as _schema_options,
+)
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (
+    snapshot_holder as _snapshot_holder,
+)
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import tenancy as _tenancy
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.cutover import (
     DATABASE_ROLES_SQL,
     MATERIALIZED_VIEWS_SQL,
     forward_slot,
     refresh_materialized_views,
 )
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils._preflight import (
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.preflight import (
     POLICY_FULL,
     POLICY_REFUSE,
     REPLICA_IDENTITY_POLICIES,
