@@ -35,8 +35,10 @@ else:
 
 try:
     from urllib.parse import quote as _url_quote
+    from urllib.parse import unquote as _url_unquote
 except ImportError:  # pragma: no cover - Python 2 only
     from urllib import quote as _url_quote
+    from urllib import unquote as _url_unquote
 
 REDACTED = "********"
 DEFAULT_APPLICATION_NAME = "odoo_migration"
@@ -271,3 +273,49 @@ def conninfo_with_login(conninfo, user, password):
     """A libpq connection string with its user and password replaced (psycopg's conninfo rules)."""
     require_psycopg()
     return make_conninfo(conninfo or "", user=user, password=password)
+
+
+# --------------------------------------------------------------------------------------
+# Secrets in connection strings
+# --------------------------------------------------------------------------------------
+
+_KV_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+_URI_PASSWORD = re.compile(r"^(postgres(?:ql)?://[^:/@]*:)([^@]*)(@)", re.IGNORECASE)
+_URI_QUERY_PASSWORD = re.compile(r"([?&]password=)([^&]*)", re.IGNORECASE)
+
+
+def conninfo_passwords(conninfo):
+    """Every password written in a libpq conninfo (key=value or URI form), as written and decoded."""
+    if not conninfo:
+        return []
+    found = []
+    for match in _KV_PASSWORD.finditer(conninfo):
+        value = match.group(2)
+        found.append(value)
+        if value.startswith("'") and value.endswith("'"):
+            found.append(re.sub(r"\\(.)", r"\1", value[1:-1]))
+    for pattern in (_URI_PASSWORD, _URI_QUERY_PASSWORD):
+        for match in pattern.finditer(conninfo):
+            found.append(match.group(2))
+            found.append(_url_unquote(match.group(2)))
+    return [value for value in dict.fromkeys(found) if value and value != "''"]
+
+
+def redact_conninfo(conninfo):
+    """The conninfo with every password replaced by ********."""
+    if not conninfo:
+        return conninfo
+    text = _KV_PASSWORD.sub(lambda m: m.group(1) + REDACTED, conninfo)
+    text = _URI_PASSWORD.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
+    return _URI_QUERY_PASSWORD.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+def build_conninfo(host, port, user, password, dbname, sslmode=None):
+    """A libpq keyword/value connection string, quoted by psycopg's conninfo rules."""
+    require_psycopg()
+    values = dict(host=host, port=int(port), user=user, dbname=dbname)
+    if password:
+        values["password"] = password
+    if sslmode:
+        values["sslmode"] = sslmode
+    return make_conninfo("", **values)

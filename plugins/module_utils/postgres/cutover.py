@@ -36,11 +36,6 @@ import re
 import time
 import uuid
 
-try:
-    from urllib.parse import unquote as _url_unquote
-except ImportError:  # pragma: no cover - Python 2 only
-    from urllib import unquote as _url_unquote
-
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import connection as _pg
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (
     large_objects as _large_objects,
@@ -51,6 +46,12 @@ from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres 
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (
     write_hold as _write_hold,
 )
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.connection import (
+    conninfo_passwords,
+    redact_conninfo,
+)
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.sql import ident, qualified
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.sql import literal as _literal
 
 try:
     from psycopg import sql as _sql
@@ -240,50 +241,6 @@ def sides(direction):
     return ("source", "target") if direction == FORWARD else ("target", "source")
 
 
-def ident(name):
-    """An always-quoted SQL identifier."""
-    return '"%s"' % str(name).replace('"', '""')
-
-
-def qualified(schema, name):
-    return "%s.%s" % (ident(schema), ident(name))
-
-
-# --------------------------------------------------------------------------------------
-# Secrets in connection strings
-# --------------------------------------------------------------------------------------
-
-_KV_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
-_URI_PASSWORD = re.compile(r"^(postgres(?:ql)?://[^:/@]*:)([^@]*)(@)", re.IGNORECASE)
-_URI_QUERY_PASSWORD = re.compile(r"([?&]password=)([^&]*)", re.IGNORECASE)
-
-
-def conninfo_passwords(conninfo):
-    """Every password written in a libpq conninfo (key=value or URI form), as written and decoded."""
-    if not conninfo:
-        return []
-    found = []
-    for match in _KV_PASSWORD.finditer(conninfo):
-        value = match.group(2)
-        found.append(value)
-        if value.startswith("'") and value.endswith("'"):
-            found.append(re.sub(r"\\(.)", r"\1", value[1:-1]))
-    for pattern in (_URI_PASSWORD, _URI_QUERY_PASSWORD):
-        for match in pattern.finditer(conninfo):
-            found.append(match.group(2))
-            found.append(_url_unquote(match.group(2)))
-    return [value for value in dict.fromkeys(found) if value and value != "''"]
-
-
-def redact_conninfo(conninfo):
-    """The conninfo with every password replaced by ********."""
-    if not conninfo:
-        return conninfo
-    text = _KV_PASSWORD.sub(lambda m: m.group(1) + _pg.REDACTED, conninfo)
-    text = _URI_PASSWORD.sub(lambda m: m.group(1) + _pg.REDACTED + m.group(3), text)
-    return _URI_QUERY_PASSWORD.sub(lambda m: m.group(1) + _pg.REDACTED, text)
-
-
 # --------------------------------------------------------------------------------------
 # Budgets and the step clock
 # --------------------------------------------------------------------------------------
@@ -456,10 +413,6 @@ def sequence_read_statements(sequences, batch=SEQUENCE_BATCH):
             )
         statements.append(" UNION ALL ".join(parts))
     return statements
-
-
-def _literal(text):
-    return "'%s'" % str(text).replace("'", "''")
 
 
 SETVAL_SQL = (

@@ -20,6 +20,10 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.sql import (
+    ident as quote_ident,
+)
+
 DIGESTS_SQL = (
     "SELECT m.oid::bigint AS oid, pg_get_userbyid(m.lomowner)::text AS owner, "
     "m.lomacl::text[] AS acl, md5(b.data) AS md5, length(b.data)::bigint AS bytes "
@@ -28,10 +32,6 @@ DIGESTS_SQL = (
 _ACL_ITEM = re.compile(r'^(?P<grantee>"(?:[^"]|"")*"|[^=]*)=(?P<privileges>[a-zA-Z*]*)/(?P<grantor>.*)$')
 _PLAIN_ROLE = re.compile(r"^[a-z_][a-z0-9_]*$")
 _PRIVILEGES = (("r", "SELECT"), ("w", "UPDATE"))
-
-
-def quote_ident(name):
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _unquote_role(text):

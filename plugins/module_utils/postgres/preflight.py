@@ -28,6 +28,21 @@ from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres 
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.cutover import (
     DATABASE_ROLES_SQL,
 )
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.replica_identity import (
+    POLICY_FULL,
+    POLICY_REFUSE,
+    RELREPLIDENT,
+    REPLICA_IDENTITY_POLICIES,
+    USER_SCHEMAS,
+    collect_tables,
+    collect_unique_indexes,
+    index_problems,
+    pick_identity_index,
+)
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.sql import (
+    literal as quote_literal,
+)
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.sql import quote_ident
 
 APPLICATION_NAME = "odoo_migration_preflight"
 BLOCKER = "blocker"
@@ -36,9 +51,6 @@ INFO = "info"
 SEVERITIES = (BLOCKER, WARNING, INFO)
 _SEVERITY_RANK = dict((severity, rank) for rank, severity in enumerate(SEVERITIES))
 
-POLICY_REFUSE = "refuse"
-POLICY_FULL = "full"
-REPLICA_IDENTITY_POLICIES = (POLICY_FULL, POLICY_REFUSE)
 
 MIN_SOURCE_VERSION = 100000  # logical replication exists from PostgreSQL 10
 # Slots and WAL senders the migration needs on the source: one for the migration's slot,
@@ -103,32 +115,6 @@ def summarize(concerns):
 # --------------------------------------------------------------------------------------
 # Quoting and formatting (for the SQL shown in fixes)
 # --------------------------------------------------------------------------------------
-
-_PLAIN_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_$]*$")
-# Reserved and type/function-name keywords of PostgreSQL: quote_ident() quotes these.
-_KEYWORDS = frozenset(
-    """all analyse analyze and any array as asc asymmetric authorization binary both case cast check
-    collate collation column concurrently constraint create cross current_catalog current_date
-    current_role current_schema current_time current_timestamp current_user default deferrable desc
-    distinct do else end except false fetch for foreign freeze from full grant group having ilike in
-    initially inner intersect into is isnull join lateral leading left like limit localtime
-    localtimestamp natural not notnull null offset on only or order outer overlaps placing primary
-    references returning right select session_user similar some symmetric system_user table
-    tablesample then to trailing true union unique user using variadic verbose when where window
-    with""".split()
-)
-
-
-def quote_ident(name):
-    """Quote an identifier the way PostgreSQL's quote_ident() does."""
-    name = str(name)
-    if _PLAIN_IDENTIFIER.match(name) and name not in _KEYWORDS:
-        return name
-    return '"%s"' % name.replace('"', '""')
-
-
-def quote_literal(text):
-    return "'%s'" % str(text).replace("'", "''")
 
 
 def qualified(row):
@@ -200,50 +186,6 @@ def _normalize_locale(name):
 # --------------------------------------------------------------------------------------
 # Classification: replica identity, unlogged and partitioned tables
 # --------------------------------------------------------------------------------------
-
-RELREPLIDENT = {"d": "default", "n": "nothing", "f": "full", "i": "index"}
-
-
-def index_problems(index):
-    """Why a unique index cannot be a replica identity; [] when it can.
-
-    PostgreSQL accepts an index for REPLICA IDENTITY USING INDEX only if it is unique,
-    valid, immediate (not deferrable), not partial, has no expression, and all its key
-    columns are NOT NULL. A deferrable primary key is not used as replica identity either.
-    """
-    problems = []
-    if not index.get("is_unique"):
-        problems.append("not unique")
-    if index.get("is_partial"):
-        problems.append("partial (has a WHERE clause)")
-    if index.get("is_deferrable"):
-        problems.append("deferrable")
-    if not index.get("is_valid", True):
-        problems.append("invalid (an interrupted CREATE INDEX CONCURRENTLY)")
-    columns = index.get("columns") or []
-    if index.get("has_expressions") or any(column.get("name") is None for column in columns):
-        problems.append("on an expression")
-    nullable = [column["name"] for column in columns if column.get("name") and not column.get("not_null")]
-    if nullable:
-        problems.append("nullable column%s %s" % ("s" if len(nullable) > 1 else "", ", ".join(nullable)))
-    return problems
-
-
-def pick_identity_index(indexes):
-    """The best usable non-primary unique index: the one already chosen as replica identity,
-    then one backing a UNIQUE constraint, then the fewest columns, then by name."""
-    usable = [ix for ix in indexes if not ix.get("is_primary") and not index_problems(ix)]
-    if not usable:
-        return None
-    return sorted(
-        usable,
-        key=lambda ix: (
-            not ix.get("is_replident"),
-            not ix.get("constraint_name"),
-            len(ix.get("columns") or []),
-            ix["name"],
-        ),
-    )[0]
 
 
 def _missing_identity_fix(table, indexes, policy):
@@ -1275,10 +1217,7 @@ def check_schema_options(refused):
 # Collection (SQL, read-only)
 # --------------------------------------------------------------------------------------
 
-_USER_SCHEMAS = (
-    "n.nspname NOT IN ('pg_catalog', 'information_schema') "
-    "AND n.nspname !~ '^pg_toast' AND n.nspname !~ '^pg_temp_'"
-)
+_USER_SCHEMAS = USER_SCHEMAS
 
 SETTINGS = (
     "wal_level",
@@ -1403,41 +1342,6 @@ def collect_server(conn):
             "read_all_stats": user["superuser"] or user["read_all_stats"],
         },
     }
-
-
-def collect_tables(conn):
-    tables = _all(
-        conn,
-        "SELECT c.oid::bigint AS oid, n.nspname AS schema, c.relname AS name, "
-        "format('%I.%I', n.nspname, c.relname) AS qualified, c.relkind::text AS relkind, "
-        "c.relpersistence::text AS relpersistence, c.relreplident::text AS relreplident, "
-        "pg_total_relation_size(c.oid)::bigint AS bytes, c.reltuples::bigint AS rows_estimate "
-        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE c.relkind IN ('r', 'p') AND " + _USER_SCHEMAS + " ORDER BY n.nspname, c.relname",
-    )
-    for table in tables:
-        if table["rows_estimate"] is not None and table["rows_estimate"] < 0:
-            table["rows_estimate"] = None
-    return tables
-
-
-def collect_unique_indexes(conn, version_num):
-    key_columns = "i.indnkeyatts" if version_num >= 110000 else "i.indnatts"
-    return _all(
-        conn,
-        "SELECT i.indrelid::bigint AS table_oid, ic.relname AS name, quote_ident(ic.relname) AS quoted_name, "
-        "i.indisprimary AS is_primary, i.indisunique AS is_unique, NOT i.indimmediate AS is_deferrable, "
-        "i.indisvalid AS is_valid, i.indisreplident AS is_replident, i.indpred IS NOT NULL AS is_partial, "
-        "i.indexprs IS NOT NULL AS has_expressions, con.conname AS constraint_name, "
-        "(SELECT json_agg(json_build_object('name', a.attname, 'not_null', a.attnotnull) ORDER BY k.ord) "
-        "   FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) "
-        "   LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
-        "  WHERE k.ord <= " + key_columns + ") AS columns "
-        "FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
-        "JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.contype IN ('p', 'u') "
-        "WHERE i.indisunique AND c.relkind IN ('r', 'p') AND " + _USER_SCHEMAS + " ORDER BY ic.relname",
-    )
 
 
 def collect_sequences(conn):

@@ -52,7 +52,7 @@ from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.
     forward_slot,
     refresh_materialized_views,
 )
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.preflight import (
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.replica_identity import (
     POLICY_FULL,
     POLICY_REFUSE,
     REPLICA_IDENTITY_POLICIES,
@@ -60,9 +60,11 @@ from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.
     collect_unique_indexes,
     index_problems,
     pick_identity_index,
-    quote_ident,
-    quote_literal,
 )
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.sql import (
+    literal as quote_literal,
+)
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.sql import quote_ident
 
 APPLICATION_NAME = "odoo_migration_replication"
 HELPER_SCHEMA = "odoo_migration"
@@ -135,7 +137,7 @@ class StepLog:
 def replica_identity_fixes(tables, indexes, policy):
     """Statements that give every table a replica identity, and tables refused.
 
-    tables: rows of _preflight.collect_tables; indexes: of collect_unique_indexes.
+    tables: rows of replica_identity.collect_tables; indexes: of collect_unique_indexes.
     policy: full (REPLICA IDENTITY FULL where no usable unique index), refuse (report them),
     index_only (same as refuse; kept for symmetry with the preflight wording).
     Returns (statements, refused): statements as [(table_qualified, sql)].
@@ -367,23 +369,8 @@ def subscription_sql(conninfo_text, slot, binary=True, streaming="parallel", tar
     )
 
 
-def conninfo(host, port, user, password, dbname, sslmode=None):
-    """A libpq keyword/value string, values quoted."""
-
-    def value(text):
-        return "'%s'" % str(text).replace("\\", "\\\\").replace("'", "\\'")
-
-    parts = [
-        "host=%s" % value(host),
-        "port=%s" % int(port),
-        "user=%s" % value(user),
-        "dbname=%s" % value(dbname),
-    ]
-    if password:
-        parts.append("password=%s" % value(password))
-    if sslmode:
-        parts.append("sslmode=%s" % value(sslmode))
-    return " ".join(parts)
+# The subscription's connection string, quoted by psycopg's conninfo rules.
+conninfo = _pg.build_conninfo
 
 
 def secret_variants(secret):

@@ -20,6 +20,7 @@ __metaclass__ = type
 import re
 
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import connection as _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.sql import literal as _literal
 
 POLICY_DROP = "drop"
 POLICY_REFUSE = "refuse"
@@ -60,10 +61,6 @@ def split_option(text):
     """'name=value' -> (name, value); an option without '=' has the value 'true'."""
     name, sep, value = text.partition("=")
     return name.strip(), (value if sep else "true")
-
-
-def _literal(value):
-    return "'" + value.replace("'", "''") + "'"
 
 
 def option_clause(text):

@@ -24,6 +24,9 @@ import re
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (
     schema_options as _schema_options,
 )
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.sql import (
+    ident as quote_ident,
+)
 
 CLAIMS_DATABASE = "postgres"
 DATABASE, ROLE = "database", "role"
@@ -41,10 +44,6 @@ CLAIMS_SQL = (
 
 class TenancyError(Exception):
     """A name this instance needs on the target belongs to another one."""
-
-
-def quote_ident(name):
-    return '"' + name.replace('"', '""') + '"'
 
 
 def instance_role_name(role, instance):

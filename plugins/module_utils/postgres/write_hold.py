@@ -22,6 +22,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import connection as _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.sql import ident
 
 HOLDS_TABLE = "odoo_migration.write_holds"
 HOLDS_DDL = (
@@ -62,10 +63,6 @@ STILL_WRITABLE_SQL = (
     "  ELSE has_table_privilege(r.oid, c.oid, p.privilege) END"
     " ORDER BY 4, 1, 2, 6"
 )
-
-
-def ident(name):
-    return '"%s"' % str(name).replace('"', '""')
 
 
 def _grouped(rows):

@@ -3,6 +3,7 @@
 import pytest
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import connection as _pg
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import replication as rep
+from psycopg.conninfo import conninfo_to_dict
 
 
 def _table(name, rows, size, id_column="id", *, lo=1, hi=None):
@@ -122,7 +123,10 @@ def test_nullable_unique_index_is_not_used():
 
 def test_subscription_sql_and_conninfo_quoting():
     info = rep.conninfo("src", 5432, "rep", "p'w\\d", "shop")
-    assert info == "host='src' port=5432 user='rep' dbname='shop' password='p\\'w\\\\d'"
+    # libpq reads back exactly what was given, the password's quote and backslash included.
+    assert conninfo_to_dict(info) == dict(
+        host="src", port="5432", user="rep", dbname="shop", password="p'w\\d"
+    )
     sql = rep.subscription_sql(info, "odoo_migration", target_major=18)
     assert sql.startswith("CREATE SUBSCRIPTION odoo_migration CONNECTION '")
     assert "create_slot = false, slot_name = 'odoo_migration', copy_data = false" in sql
