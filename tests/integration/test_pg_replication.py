@@ -285,7 +285,7 @@ def kill_tree(pid):
             cmdline = Path(f"/proc/{member}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"CREATE_REPLICATION_SLOT" in cmdline:
+        if b"holder_process" in cmdline:
             continue
         try:
             os.kill(member, signal.SIGKILL)

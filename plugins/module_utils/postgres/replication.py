@@ -10,7 +10,7 @@ as a simple query on a `replication=database` connection and returns its row (sl
 consistent point, snapshot name, plugin; str or bytes depending on the version: both are
 accepted). Verified against PostgreSQL 17 (tests/integration/test_pg_replication.py). The
 snapshot stays importable only while that connection stays open and idle, so a small
-detached process, the *snapshot holder* (HOLDER_SOURCE, run with the module's Python),
+detached process, the *snapshot holder* (holder_process.py, run with the module's Python),
 creates the slot and then waits on the idle connection. The copy workers import the
 snapshot with `SET TRANSACTION SNAPSHOT`; a copy killed with SIGKILL finds the holder
 still alive on re-run and re-imports the same snapshot. If the holder is gone before the

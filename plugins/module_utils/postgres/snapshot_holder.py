@@ -2,6 +2,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Detached processes that hold an exported snapshot open between two module runs, private.
 
+The holder's code is holder_process.py, run as its own Python process (python -m).
+
 A snapshot exported by pg_export_snapshot() (or by CREATE_REPLICATION_SLOT ... SNAPSHOT
 'export') can be imported by other transactions only while the exporting transaction is
 open. A holder is a Python process in its own session: it exports the snapshot, prints one
@@ -21,69 +23,11 @@ import subprocess
 import sys
 
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import connection as _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (
+    holder_process as _holder_process,
+)
 
 DEFAULT_MAX_SECONDS = 7 * 24 * 3600
-
-# Run as `python -c HOLDER_SOURCE`; reads a JSON config on stdin (connection keywords with the
-# password, slot_ident or nothing, max_seconds).
-HOLDER_SOURCE = r"""
-import json, os, select, sys, time
-import psycopg
-cfg = json.loads(sys.stdin.read())
-try:
-    if cfg.get("slot_ident"):
-        conn = psycopg.connect(autocommit=True, replication="database", **cfg["conn"])
-        pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-        row = conn.execute(
-            "CREATE_REPLICATION_SLOT %s LOGICAL pgoutput (SNAPSHOT 'export')" % cfg["slot_ident"]
-        ).fetchone()
-        vals = [v.decode() if isinstance(v, bytes) else v for v in row]
-        out = {"slot": vals[0], "lsn": vals[1], "snapshot": vals[2]}
-    else:
-        conn = psycopg.connect(autocommit=True, **cfg["conn"])
-        pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        row = conn.execute("SELECT pg_export_snapshot(), pg_current_snapshot()::text").fetchone()
-        out = {"snapshot": row[0], "xip": row[1]}
-    out.update(backend_pid=pid, holder_pid=os.getpid())
-except Exception as error:
-    out = {"error": str(error).replace(cfg["conn"].get("password") or "\0", "********")}
-    sys.stdout.write(json.dumps(out) + "\n"); sys.stdout.flush()
-    sys.exit(1)
-sys.stdout.write(json.dumps(out) + "\n"); sys.stdout.flush()
-os.close(1); os.close(2)
-deadline = time.monotonic() + cfg.get("max_seconds", 604800)
-sock = conn.pgconn.socket
-# Watched: the holder ends once no session of the run that needs it was seen for idle_seconds.
-watch = cfg.get("watch") or {}
-watcher, last_seen = None, time.monotonic()
-while time.monotonic() < deadline:
-    if watch:
-        try:
-            if watcher is None:
-                watch_conn = dict(cfg["conn"], application_name=cfg["conn"]["application_name"] + "_watch")
-                watcher = psycopg.connect(autocommit=True, **watch_conn)
-            seen = watcher.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                " AND application_name = %s",
-                (watch["application_name"],),
-            ).fetchone()[0]
-        except Exception:
-            watcher, seen = None, 1
-        if seen:
-            last_seen = time.monotonic()
-        elif time.monotonic() - last_seen > watch["idle_seconds"]:
-            break
-    ready, _, _ = select.select([sock], [], [], 5)
-    if ready:
-        # The server wrote (its termination notice) or closed the socket (EOF raises).
-        try:
-            conn.pgconn.consume_input()
-        except Exception:
-            break
-        if conn.pgconn.status != 0:
-            break
-"""
 
 
 class HolderError(_pg.PgError):
@@ -108,7 +52,7 @@ def start(
             "watch": watch,
         }
         proc = subprocess.Popen(
-            [python or sys.executable, "-c", HOLDER_SOURCE],
+            [python or sys.executable, "-m", _holder_process.__name__],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
