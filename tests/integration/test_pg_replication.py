@@ -20,6 +20,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".build" / "collections"))
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import connection as _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import copy_snapshot
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (
     replication as _replication,
 )
@@ -368,7 +369,7 @@ def test_c_an_abandoned_copy_does_not_keep_its_snapshot_for_days(pg_pair):
     )
     run = _pg.connect(endpoint, _replication.APPLICATION_NAME)  # a copy's run, connected
     try:
-        info = _replication.start_snapshot_holder(endpoint, "holder_idle_probe", idle_seconds=3)
+        info = copy_snapshot.start_snapshot_holder(endpoint, "holder_idle_probe", idle_seconds=3)
         time.sleep(10)
         assert pg_pair.scalar("src", holders) == "1", "the holder ended while its copy was connected"
     finally:

@@ -125,7 +125,7 @@ HELPER_DDL = (
     " fenced_on text NOT NULL, role_name text NOT NULL, rolcanlogin boolean NOT NULL,"
     " read_only_setting text, fenced_at timestamptz DEFAULT clock_timestamp(),"
     " PRIMARY KEY (fenced_on, role_name))",
-    # The copy engine's bookkeeping (_replication.BOOKKEEPING_SQL) lives on the target only, and the
+    # The copy engine's bookkeeping (copy_common.BOOKKEEPING_SQL) lives on the target only, and the
     # return path publishes FOR ALL TABLES: its subscriber must have these tables too, or
     # CREATE SUBSCRIPTION odoo_migration_reverse fails ("relation odoo_migration.copy_progress does
     # not exist"). Empty on the source; dropped with the helper schema by finalize.

@@ -99,7 +99,7 @@ def main():
         out = {"error": str(error).replace(cfg["conn"].get("password") or "\0", REDACTED)}
         sys.stdout.write(json.dumps(out) + "\n")
         sys.stdout.flush()
-        sys.exit(1)
+        return
     sys.stdout.write(json.dumps(out) + "\n")
     sys.stdout.flush()
     os.close(1)

@@ -2,6 +2,13 @@
 
 import pytest
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import connection as _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (
+    copy_chunks,
+    copy_common,
+    copy_schema,
+    copy_snapshot,
+    sql,
+)
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import replication as rep
 from psycopg.conninfo import conninfo_to_dict
 
@@ -19,14 +26,14 @@ def _table(name, rows, size, id_column="id", *, lo=1, hi=None):
 
 
 def test_small_tables_are_one_chunk_and_largest_first():
-    chunks = rep.plan_chunks([_table("a", 10, 100), _table("b", 10, 900), _table("c", 10, 500)], 1000)
+    chunks = copy_chunks.plan_chunks([_table("a", 10, 100), _table("b", 10, 900), _table("c", 10, 500)], 1000)
     assert [c["name"] for c in chunks] == ["b", "c", "a"]
     assert all(c["lo"] is None and c["hi"] is None for c in chunks)
     assert [c["order"] for c in chunks] == [0, 1, 2]
 
 
 def test_big_table_split_into_ranges_covering_every_id():
-    chunks = rep.plan_chunks([_table("big", 10000, 10**6, lo=1, hi=10000)], 3000)
+    chunks = copy_chunks.plan_chunks([_table("big", 10000, 10**6, lo=1, hi=10000)], 3000)
     ranges = [(c["lo"], c["hi"]) for c in chunks]
     assert len(ranges) == 4
     assert ranges[0][0] == 1
@@ -37,22 +44,22 @@ def test_big_table_split_into_ranges_covering_every_id():
 
 
 def test_table_without_integer_key_is_never_split():
-    chunks = rep.plan_chunks([_table("rel", 10**6, 10**8, None, lo=None, hi=None)], 1000)
+    chunks = copy_chunks.plan_chunks([_table("rel", 10**6, 10**8, None, lo=None, hi=None)], 1000)
     assert len(chunks) == 1 and chunks[0]["lo"] is None
 
 
 def test_sparse_ids_split_by_count_not_span():
-    chunks = rep.plan_chunks([_table("sparse", 4000, 10**6, lo=1, hi=10**9)], 1000)
+    chunks = copy_chunks.plan_chunks([_table("sparse", 4000, 10**6, lo=1, hi=10**9)], 1000)
     assert len(chunks) == 4
 
 
 def test_chunk_rows_must_be_positive():
     with pytest.raises(ValueError):
-        rep.plan_chunks([], 0)
+        copy_chunks.plan_chunks([], 0)
 
 
 def test_copy_statements_for_a_range_and_a_whole_table():
-    out, into, cleanup = rep.copy_statements("public", "res_partner", ["id", "name"], "id", 10, 20)
+    out, into, cleanup = copy_chunks.copy_statements("public", "res_partner", ["id", "name"], "id", 10, 20)
     assert out == (
         "COPY (SELECT id, name FROM ONLY public.res_partner WHERE id >= 10 AND id < 20) "
         "TO STDOUT (FORMAT binary)"
@@ -60,23 +67,23 @@ def test_copy_statements_for_a_range_and_a_whole_table():
     assert into == "COPY public.res_partner (id, name) FROM STDIN (FORMAT binary)"
     assert cleanup == "DELETE FROM ONLY public.res_partner WHERE id >= 10 AND id < 20"
     # A whole table: COPY of the table itself, TRUNCATE then COPY FREEZE on the target.
-    out, into, cleanup = rep.copy_statements("public", "Odd Name", ["select"], None, None, None)
+    out, into, cleanup = copy_chunks.copy_statements("public", "Odd Name", ["select"], None, None, None)
     assert out == 'COPY public."Odd Name" ("select") TO STDOUT (FORMAT binary)'
     assert into == 'COPY public."Odd Name" ("select") FROM STDIN (FORMAT binary, FREEZE)'
     assert cleanup == 'TRUNCATE ONLY public."Odd Name"'
-    _, into, cleanup = rep.copy_statements("public", "small", ["id"], "id", None, None, freeze=False)
+    _, into, cleanup = copy_chunks.copy_statements("public", "small", ["id"], "id", None, None, freeze=False)
     assert into == "COPY public.small (id) FROM STDIN (FORMAT binary)"
     assert cleanup == "DELETE FROM ONLY public.small"
-    assert rep.chunk_predicate("id", 5, None) == " WHERE id >= 5"
+    assert copy_chunks.chunk_predicate("id", 5, None) == " WHERE id >= 5"
 
 
 def test_resume_decisions():
-    assert rep.resume_decision({}, False)[0] == "start"
-    assert rep.resume_decision({"slot": "s", "snapshot": "x"}, True)[0] == "resume"
-    action, message = rep.resume_decision({"slot": "s", "snapshot": "x"}, False)
+    assert copy_snapshot.resume_decision({}, False)[0] == "start"
+    assert copy_snapshot.resume_decision({"slot": "s", "snapshot": "x"}, True)[0] == "resume"
+    action, message = copy_snapshot.resume_decision({"slot": "s", "snapshot": "x"}, False)
     assert action == "restart_required"
     assert "state=absent" in message and "drop_target_database" in message
-    assert rep.resume_decision({"slot": "s", "data": "done"}, False)[0] == "copied"
+    assert copy_snapshot.resume_decision({"slot": "s", "data": "done"}, False)[0] == "copied"
 
 
 def _rel(oid, name, replident="d"):
@@ -104,18 +111,18 @@ def _index(oid, name, primary=False, nullable=False):
 def test_replica_identity_fixes_by_policy():
     tables = [_rel(1, "with_pk"), _rel(2, "m2m"), _rel(3, "bare"), _rel(4, "already_full", "f")]
     indexes = [_index(1, "with_pk_pkey", primary=True), _index(2, "m2m_unique")]
-    statements, refused = rep.replica_identity_fixes(tables, indexes, "refuse")
+    statements, refused = copy_schema.replica_identity_fixes(tables, indexes, "refuse")
     assert statements == [("public.m2m", "ALTER TABLE public.m2m REPLICA IDENTITY USING INDEX m2m_unique")]
     assert refused == ["public.bare"]
-    statements, refused = rep.replica_identity_fixes(tables, indexes, "full")
+    statements, refused = copy_schema.replica_identity_fixes(tables, indexes, "full")
     assert ("public.bare", "ALTER TABLE public.bare REPLICA IDENTITY FULL") in statements
     assert refused == []
     with pytest.raises(ValueError):
-        rep.replica_identity_fixes(tables, indexes, "maybe")
+        copy_schema.replica_identity_fixes(tables, indexes, "maybe")
 
 
 def test_nullable_unique_index_is_not_used():
-    statements, refused = rep.replica_identity_fixes(
+    statements, refused = copy_schema.replica_identity_fixes(
         [_rel(2, "t")], [_index(2, "t_u", nullable=True)], "refuse"
     )
     assert statements == [] and refused == ["public.t"]
@@ -139,7 +146,7 @@ def test_subscription_sql_and_conninfo_quoting():
 def test_password_redacted_from_subscription_errors():
     password = "s3cr'et"
     info = rep.conninfo("src", 5432, "rep", password, "shop")
-    error = f"syntax error near {rep.quote_literal(info)} in {info}"
+    error = f"syntax error near {sql.literal(info)} in {info}"
     text = _pg.error_text(error, rep.secret_variants(password))
     assert "s3cr" not in text and "et" not in text.split("password=")[-1].replace("*", "")
 
@@ -152,7 +159,7 @@ def test_budget_verdict():
 
 def test_step_log_records_duration_and_changed():
     ticks = iter([0.0, 1.5, 2.0, 2.25])
-    log = rep.StepLog(clock=lambda: next(ticks))
+    log = copy_common.StepLog(clock=lambda: next(ticks))
     log.run("one", lambda: (True, "did"))
     log.run("two", lambda: False)
     log.skip("three", "done")
