@@ -9,6 +9,9 @@ __metaclass__ = type
 import time
 
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import connection as _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (
+    helper_schema as _helper_schema,
+)
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.replica_identity import (
     POLICY_FULL,
     POLICY_REFUSE,
@@ -120,25 +123,5 @@ def _set_state(conn, key, value):
     )
 
 
-# CREATE SCHEMA IF NOT EXISTS is not safe against a concurrent creation (a unique violation on
-# pg_namespace): every creator of the helper schema takes the same lock first, in its transaction.
-BOOKKEEPING_SQL = """
-SELECT pg_advisory_xact_lock(hashtext('odoo_migration:helper_schema'));
-CREATE SCHEMA IF NOT EXISTS odoo_migration;
-CREATE TABLE IF NOT EXISTS odoo_migration.copy_state (
-    key text PRIMARY KEY, value text, updated_at timestamptz DEFAULT clock_timestamp());
-CREATE TABLE IF NOT EXISTS odoo_migration.copy_progress (
-    table_schema text NOT NULL, table_name text NOT NULL, chunk int NOT NULL,
-    lo bigint, hi bigint, id_column text, ord int NOT NULL, bytes bigint,
-    done boolean NOT NULL DEFAULT false, rows bigint, seconds double precision, attempts int DEFAULT 0,
-    done_at timestamptz, PRIMARY KEY (table_schema, table_name, chunk));
-"""
-
-HELPER_SOURCE_SQL = """
-SELECT pg_advisory_xact_lock(hashtext('odoo_migration:helper_schema'));
-CREATE SCHEMA IF NOT EXISTS odoo_migration;
-CREATE TABLE IF NOT EXISTS odoo_migration.heartbeat (id int PRIMARY KEY, beat timestamptz);
-CREATE TABLE IF NOT EXISTS odoo_migration.marker (
-    id bigserial PRIMARY KEY, token text UNIQUE, created_at timestamptz DEFAULT clock_timestamp());
-INSERT INTO odoo_migration.heartbeat (id, beat) VALUES (1, clock_timestamp()) ON CONFLICT (id) DO NOTHING;
-"""
+BOOKKEEPING_SQL = _helper_schema.COPY_BOOKKEEPING_SQL
+HELPER_SOURCE_SQL = _helper_schema.SOURCE_SQL

@@ -38,8 +38,12 @@ import uuid
 
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import connection as _pg
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (
+    helper_schema as _helper_schema,
+)
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (
     large_objects as _large_objects,
 )
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import slots as _slots
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (
     snapshot_holder as _snapshot_holder,
 )
@@ -114,31 +118,7 @@ POLL_SECONDS = 0.02
 WORKER_SETTLE_SECONDS = 12.0
 SEQUENCE_BATCH = 400
 
-HELPER_DDL = (
-    # Creators of the helper schema take turns (CREATE SCHEMA IF NOT EXISTS races otherwise).
-    "SELECT pg_advisory_xact_lock(hashtext('odoo_migration:helper_schema'))",
-    "CREATE SCHEMA IF NOT EXISTS odoo_migration",
-    "CREATE TABLE IF NOT EXISTS odoo_migration.marker ("
-    " id bigserial PRIMARY KEY, token text UNIQUE, created_at timestamptz DEFAULT clock_timestamp())",
-    "CREATE TABLE IF NOT EXISTS odoo_migration.heartbeat (id int PRIMARY KEY, beat timestamptz)",
-    "CREATE TABLE IF NOT EXISTS odoo_migration.fenced_roles ("
-    " fenced_on text NOT NULL, role_name text NOT NULL, rolcanlogin boolean NOT NULL,"
-    " read_only_setting text, fenced_at timestamptz DEFAULT clock_timestamp(),"
-    " PRIMARY KEY (fenced_on, role_name))",
-    # The copy engine's bookkeeping (copy_common.BOOKKEEPING_SQL) lives on the target only, and the
-    # return path publishes FOR ALL TABLES: its subscriber must have these tables too, or
-    # CREATE SUBSCRIPTION odoo_migration_reverse fails ("relation odoo_migration.copy_progress does
-    # not exist"). Empty on the source; dropped with the helper schema by finalize.
-    "CREATE TABLE IF NOT EXISTS odoo_migration.copy_state ("
-    " key text PRIMARY KEY, value text, updated_at timestamptz DEFAULT clock_timestamp())",
-    "CREATE TABLE IF NOT EXISTS odoo_migration.copy_progress ("
-    " table_schema text NOT NULL, table_name text NOT NULL, chunk int NOT NULL,"
-    " lo bigint, hi bigint, id_column text, ord int NOT NULL, bytes bigint,"
-    " done boolean NOT NULL DEFAULT false, rows bigint, seconds double precision, attempts int DEFAULT 0,"
-    " done_at timestamptz, PRIMARY KEY (table_schema, table_name, chunk))",
-    # The application roles' write privileges taken before the window (_write_hold), on the target.
-    _write_hold.HOLDS_DDL,
-)
+HELPER_DDL = _helper_schema.CUTOVER_DDL
 HELPER_TABLES = ("marker", "heartbeat", "fenced_roles", "write_holds")
 STAGES = ("cutover", "prepare")
 
@@ -1014,20 +994,14 @@ def drop_publication(side, publication):
 
 
 def drop_slot(side, slot):
-    state = slot_state(side, slot)
-    if state is None:
-        return False
-    if state["active"]:
-        side.run(
-            "ending the walsender of slot %s" % slot,
-            "SELECT pg_terminate_backend(%s)",
-            (state["active_pid"],),
-        )
-        deadline = time.monotonic() + 10
-        while slot_state(side, slot)["active"] and time.monotonic() < deadline:
-            time.sleep(POLL_SECONDS)
-    side.run("dropping slot %s" % slot, "SELECT pg_drop_replication_slot(%s)", (slot,))
-    return True
+    """Drop a slot on this side (its walsender ended first); False when it did not exist."""
+    try:
+        return _slots.drop_slot(side.conn, slot)
+    except _pg.psycopg.Error as error:
+        raise _pg.PgError(
+            "dropping slot %s failed on the %s: %s"
+            % (slot, side.describe(), _pg.error_text(error, side.secrets))
+        ) from None
 
 
 def tables_without_identity(side):

@@ -83,6 +83,7 @@ from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.replica_identity import (
     POLICY_REFUSE,
 )
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.slots import drop_slot
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.sql import (
     literal as quote_literal,
 )
@@ -457,25 +458,6 @@ def remove(
     log.run("target: subscription and copy state", target_side)
     log.run("source: holder, slot, publication, helper schema", source_side)
     return log.changed, log.steps, actions
-
-
-def drop_slot(src, slot, wait_seconds=10):
-    """Drop a slot, ending its walsender first if one is attached."""
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        row = _one(src, "SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s", (slot,))
-        if row is None:
-            return False
-        if row["active_pid"]:
-            src.execute("SELECT pg_terminate_backend(%s)", (row["active_pid"],))
-            time.sleep(0.2)
-        try:
-            src.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
-            return True
-        except _pg.psycopg.errors.ObjectInUse:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 # --------------------------------------------------------------------------------------

@@ -22,6 +22,9 @@ import hashlib
 import re
 
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (
+    helper_schema as _helper_schema,
+)
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (
     schema_options as _schema_options,
 )
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.sql import (
@@ -32,14 +35,7 @@ CLAIMS_DATABASE = "postgres"
 DATABASE, ROLE = "database", "role"
 MAX_IDENTIFIER_BYTES = 63
 CLAIMS_TABLE = "odoo_migration.tenant_claim"
-CLAIMS_SQL = (
-    "CREATE SCHEMA IF NOT EXISTS odoo_migration;"
-    " REVOKE ALL ON SCHEMA odoo_migration FROM PUBLIC;"
-    " CREATE TABLE IF NOT EXISTS odoo_migration.tenant_claim ("
-    " kind text NOT NULL CHECK (kind IN ('database', 'role')), name text NOT NULL,"
-    " instance text NOT NULL, claimed_at timestamptz NOT NULL DEFAULT now(),"
-    " PRIMARY KEY (kind, name))"
-)
+CLAIMS_SQL = _helper_schema.TENANT_CLAIMS_SQL
 
 
 class TenancyError(Exception):

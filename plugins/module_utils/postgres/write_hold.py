@@ -22,15 +22,13 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import connection as _pg
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (
+    helper_schema as _helper_schema,
+)
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.sql import ident
 
 HOLDS_TABLE = "odoo_migration.write_holds"
-HOLDS_DDL = (
-    "CREATE TABLE IF NOT EXISTS odoo_migration.write_holds ("
-    " schema_name text NOT NULL, relation text NOT NULL, kind text NOT NULL, role_name text NOT NULL,"
-    " privilege text NOT NULL, held_at timestamptz DEFAULT clock_timestamp(),"
-    " PRIMARY KEY (schema_name, relation, role_name, privilege))"
-)
+HOLDS_DDL = _helper_schema.WRITE_HOLDS
 TABLE_WRITES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE")
 SEQUENCE_WRITES = ("USAGE", "UPDATE")
 # Schemas whose tables are not the application's data.
@@ -176,9 +174,9 @@ def hold(side, roles, exceptions=()):
     with side.conn.transaction():
         side.run(
             "waiting for other creators of the helper schema",
-            "SELECT pg_advisory_xact_lock(hashtext('odoo_migration:helper_schema'))",
+            _helper_schema.LOCK,
         )
-        side.run("creating the helper schema", "CREATE SCHEMA IF NOT EXISTS odoo_migration")
+        side.run("creating the helper schema", _helper_schema.SCHEMA)
         side.run("creating %s" % HOLDS_TABLE, HOLDS_DDL)
         rows = held_privileges(side, roles, exceptions)
         if rows:
