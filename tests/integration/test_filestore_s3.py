@@ -111,7 +111,12 @@ def test_upload_is_incremental_proven_and_keeps_the_secret_out(client, bucket, f
     assert resent["extra_files"] == ["stray.bin"] and extra in keys(client, bucket)
 
 
-def test_corrupt_objects_and_missing_attachments_are_named(client, bucket, filestore_copy):
+def name(key):
+    """The filestore path of an object key."""
+    return key[len("filestore/acme/") :]
+
+
+def test_corrupt_objects_are_sent_again_and_missing_attachments_named(client, bucket, filestore_copy):
     source, store_fnames, files = filestore_copy
     args = dict(s3_args(source, bucket), store_fnames=store_fnames)
     assert not run_module(args).get("failed")
@@ -126,13 +131,19 @@ def test_corrupt_objects_and_missing_attachments_are_named(client, bucket, files
         Bucket=bucket, Key=second, Body=b"\1" * sizes[second], ChecksumAlgorithm="SHA1", ChecksumSHA1=claimed
     )
     absent = "00/" + "0" * 40
+    # The proof by stored checksum finds the first, sends it again and proves it; the attachment
+    # without a file still fails the run.
     by_checksum = run_module(dict(args, store_fnames=store_fnames + [absent]))
     assert by_checksum["failed"] is True and "not a faithful copy" in by_checksum["msg"]
-    assert by_checksum["corrupt_files"] == [first[len("filestore/acme/") :]]
+    assert by_checksum["replaced_corrupt_files"] == [name(first)] and by_checksum["corrupt_files"] == []
     assert by_checksum["missing_attachments"] == [absent]
+    assert client.get_object(Bucket=bucket, Key=first)["Body"].read() == (source / name(first)).read_bytes()
+    # Only reading back finds the second (its claimed SHA-1 is right); it is mended the same way.
     by_content = run_module(s3_args(source, bucket, proof="content"))
     assert by_content["verified_by"] == {"checksum": 0, "content": files}
-    assert by_content["corrupt_files"] == sorted(key[len("filestore/acme/") :] for key in (first, second))
+    assert by_content["replaced_corrupt_files"] == [name(second)] and by_content["corrupt_files"] == []
+    assert not by_content.get("failed") and by_content["changed"] is True
+    assert client.get_object(Bucket=bucket, Key=second)["Body"].read() == (source / name(second)).read_bytes()
 
 
 def test_a_missing_bucket_fails_clearly_without_the_secret(filestore_copy):

@@ -103,5 +103,5 @@ def test_a_wrong_password_or_version_fails_naming_the_check_and_hides_the_passwo
     )
     assert result["failed"] is True
     assert result["failed_checks"] == ["version", "login"]
-    assert "expected 17.0" in result["msg"] and "Access Denied" in result["msg"]
+    assert "expected 17.0" in result["msg"] and "login refused for admin" in result["msg"]
     assert wrong not in output
