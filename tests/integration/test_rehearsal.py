@@ -89,6 +89,9 @@ def rehearsed(tmp_path_factory):
         for phase in ("discover.yml", "containerize.yml", "replicate.yml"):
             rc, _report, output = run_playbook(phase, *options, "-e", "pg_replicate_allow_restart=true")
             assert rc == 0, f"{phase}: {output[-3000:]}"
+        # containerize again, nothing changed since: the images are neither rebuilt nor scanned again.
+        rc, again, output = run_playbook("containerize.yml", *options)
+        assert rc == 0, f"containerize.yml again: {output[-3000:]}"
         # Statistics reach pg_stat_user_tables within a second of a commit.
         time.sleep(2)
         before = _what_a_cutover_would_change()
@@ -114,6 +117,7 @@ def rehearsed(tmp_path_factory):
             before=before,
             after=after,
             check=dict(rc=check_rc, report=check_report, output=check_output),
+            containerize_again=again,
             files=(files_before, files_after),
         )
     finally:
@@ -169,3 +173,17 @@ def test_the_wave_in_check_mode_plans_the_move_and_changes_nothing(rehearsed):
     assert "check mode: no replication" not in check["output"]
     before, after = rehearsed["files"]
     assert sorted(set(after) - set(before)) == [] and after == before
+
+
+def test_an_unchanged_image_is_neither_rebuilt_nor_scanned_again(rehearsed):
+    builds = dict(
+        (host, result)
+        for play in rehearsed["containerize_again"]["plays"]
+        for task in play["tasks"]
+        if task["task"]["name"].endswith("Build, scan and push the instance's image")
+        for host, result in task["hosts"].items()
+    )
+    assert sorted(builds) == sorted(DATABASES)
+    for host, build in builds.items():
+        assert build["built"] is False and build["secret_scan"]["reused"] is True, host
+        assert build["secret_scan"]["findings"] == [] and build["changed"] is False, host
