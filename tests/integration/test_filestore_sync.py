@@ -180,7 +180,8 @@ def test_push_back_to_the_vm_is_proven_there_and_owned_by_its_odoo_user(scratch,
     assert on_vm(host, f"stat -c %U {SCRATCH}/{some}") == "root"
     assert run_module(push)["ownership_fixed"] == 1
 
-    # A file lost on the VM is sent alone; one rewritten in place is named; an unknown name is missing.
+    # A file lost on the VM is sent alone; one rewritten in place is found by its hash and sent again;
+    # an unknown name is missing and fails the run.
     lost, damaged = sorted(path for path in copy.rglob("*") if path.is_file())[:2]
     byte = "y" if damaged.read_bytes()[:1] == b"x" else "x"
     lost, damaged = str(lost.relative_to(copy)), str(damaged.relative_to(copy))
@@ -188,8 +189,13 @@ def test_push_back_to_the_vm_is_proven_there_and_owned_by_its_odoo_user(scratch,
     absent_name = "00/" + "0" * 40
     broken = run_module(dict(push, store_fnames=store_fnames + [absent_name]))
     assert broken["failed"] is True and "not a faithful copy" in broken["msg"]
-    assert (broken["sent_files"], broken["corrupt_files"]) == (1, [damaged])
+    assert (broken["sent_files"], broken["corrupt_files"], broken["replaced_corrupt_files"]) == (
+        1,
+        [],
+        [damaged],
+    )
     assert broken["missing_attachments"] == [absent_name]
+    assert on_vm(host, f"sha1sum {SCRATCH}/{damaged}").split()[0] == damaged.split("/")[1]
 
     unknown = run_module(dict(push, owner="no-such-user"))
     assert unknown["failed"] is True and "no user no-such-user" in unknown["msg"]

@@ -92,6 +92,15 @@ def rehearsed(tmp_path_factory):
         # containerize again, nothing changed since: the images are neither rebuilt nor scanned again.
         rc, again, output = run_playbook("containerize.yml", *options)
         assert rc == 0, f"containerize.yml again: {output[-3000:]}"
+        # replicate again: the sources now hold the migration's helper schema, owned by the migration
+        # login, which is no role of either instance (both VMs have one of that name on the shared target).
+        rc, _report, output = run_playbook("replicate.yml", *options)
+        assert rc == 0, f"replicate.yml again: {output[-3000:]}"
+        with psycopg.connect(**lab_target("postgres")) as conn:
+            claimed_roles = [
+                row[0]
+                for row in conn.execute("SELECT name FROM odoo_migration.tenant_claim WHERE kind = 'role'")
+            ]
         # Statistics reach pg_stat_user_tables within a second of a commit.
         time.sleep(2)
         before = _what_a_cutover_would_change()
@@ -118,6 +127,7 @@ def rehearsed(tmp_path_factory):
             after=after,
             check=dict(rc=check_rc, report=check_report, output=check_output),
             containerize_again=again,
+            claimed_roles=claimed_roles,
             files=(files_before, files_after),
         )
     finally:
@@ -187,3 +197,7 @@ def test_an_unchanged_image_is_neither_rebuilt_nor_scanned_again(rehearsed):
     for host, build in builds.items():
         assert build["built"] is False and build["secret_scan"]["reused"] is True, host
         assert build["secret_scan"]["findings"] == [] and build["changed"] is False, host
+
+
+def test_a_second_replicate_claims_no_migration_login(rehearsed):
+    assert rehearsed["claimed_roles"] and "odoo_migration" not in rehearsed["claimed_roles"]

@@ -211,5 +211,8 @@ class S3Destination(object):
         self.attempt(_s3.delete, paths)
 
     def verify(self, paths, jobs):
-        checked, corrupt, self.verified_by = self.attempt(_s3.verify, paths, self.spec["proof"], jobs)
+        checked, corrupt, by = self.attempt(_s3.verify, paths, self.spec["proof"], jobs)
+        # The first proof covers every file; a second one (of files sent again) adds nothing to it.
+        if not any(self.verified_by.values()):
+            self.verified_by = by
         return checked, corrupt
