@@ -177,6 +177,7 @@ class SchemaTransfer:
         self.result["target_roles"] = dict((role, self._target_role(role)) for role in roles)
         if not self.instance:
             return False, "no instance named: names are not claimed (a dedicated target)"
+        roles = _tenancy.claimable(roles, self.source.user)
         targets = [self._target_role(role) for role in roles]
         found = _tenancy.collisions(
             server_conn,

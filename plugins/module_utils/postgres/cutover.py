@@ -125,23 +125,15 @@ STAGES = ("cutover", "prepare")
 # Roles a database uses: owners of its objects and large objects, grantees of its schemas,
 # relations, large objects and database, and the direct members of those (a BI tool's login
 # that reads through a group role). Predefined roles and the bootstrap superuser left out.
-# The migration's own helper schema (odoo_migration, owned by the migration login) is left out: that
-# login is not a role of the instance, and two instances on one target would both claim it. TOAST
-# tables are left out too (their owner is their table's).
 DATABASE_ROLES_SQL = (
-    "WITH ns AS (SELECT oid FROM pg_namespace WHERE nspname NOT IN ('odoo_migration', 'pg_toast')),"
-    " used AS ("
-    " SELECT relowner AS r FROM pg_class WHERE relnamespace IN (SELECT oid FROM ns)"
-    " UNION SELECT nspowner FROM pg_namespace WHERE oid IN (SELECT oid FROM ns)"
-    " UNION SELECT proowner FROM pg_proc WHERE pronamespace IN (SELECT oid FROM ns)"
-    " UNION SELECT typowner FROM pg_type WHERE typnamespace IN (SELECT oid FROM ns)"
+    "WITH used AS ("
+    " SELECT relowner AS r FROM pg_class UNION SELECT nspowner FROM pg_namespace"
+    " UNION SELECT proowner FROM pg_proc UNION SELECT typowner FROM pg_type"
     " UNION SELECT datdba FROM pg_database WHERE datname = current_database()"
     " UNION SELECT (aclexplode(datacl)).grantee FROM pg_database"
     "  WHERE datname = current_database() AND datacl IS NOT NULL"
-    " UNION SELECT (aclexplode(relacl)).grantee FROM pg_class"
-    "  WHERE relacl IS NOT NULL AND relnamespace IN (SELECT oid FROM ns)"
-    " UNION SELECT (aclexplode(nspacl)).grantee FROM pg_namespace"
-    "  WHERE nspacl IS NOT NULL AND oid IN (SELECT oid FROM ns)"
+    " UNION SELECT (aclexplode(relacl)).grantee FROM pg_class WHERE relacl IS NOT NULL"
+    " UNION SELECT (aclexplode(nspacl)).grantee FROM pg_namespace WHERE nspacl IS NOT NULL"
     " UNION SELECT lomowner FROM pg_largeobject_metadata"
     " UNION SELECT (aclexplode(lomacl)).grantee FROM pg_largeobject_metadata WHERE lomacl IS NOT NULL),"
     " members AS (SELECT r FROM used"

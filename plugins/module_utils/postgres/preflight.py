@@ -1758,9 +1758,8 @@ def run_preflight(
         role_map = _tenancy.default_role_map(instance, application_role, source_read.get("roles", []))
     tenancy = None
     if instance:
-        tenancy = dict(
-            instance=instance, role_map=role_map, roles=[r["name"] for r in source_read.get("roles", [])]
-        )
+        roles = _tenancy.claimable([r["name"] for r in source_read.get("roles", [])], source.user)
+        tenancy = dict(instance=instance, role_map=role_map, roles=roles)
     target_read = None
     if target is not None:
         conn = _open(target, connect)

@@ -38,6 +38,12 @@ CLAIMS_TABLE = "odoo_migration.tenant_claim"
 CLAIMS_SQL = _helper_schema.TENANT_CLAIMS_SQL
 
 
+def claimable(roles, migration_login):
+    """The roles an instance claims on a shared target: all it uses but the migration's own login,
+    which owns the helper schema on every source and belongs to no instance."""
+    return [role for role in roles if role != migration_login]
+
+
 class TenancyError(Exception):
     """A name this instance needs on the target belongs to another one."""
 
