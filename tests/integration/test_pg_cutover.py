@@ -515,9 +515,19 @@ def test_cutover_compare_reverse_finalize(pair):
         and pair.scalar("src", "SELECT count(*) FROM pg_namespace WHERE nspname = 'odoo_migration'") == "1"
     )
     logins = [RETURN_LOGIN["name"]]
+    # Another database of the instance still lets the login connect: this finalize keeps it.
+    pair.psql("tgt", "CREATE DATABASE keep_probe", dbname="postgres")
+    pair.psql("tgt", f"GRANT CONNECT ON DATABASE keep_probe TO {logins[0]}", dbname="postgres")
     fin = _cutover.run_finalize(pair.pg_endpoint("src"), pair.pg_endpoint("tgt"), replication_logins=logins)
     print("finalize", fin["actions"])
     assert fin["changed"]
+    assert {"action": "drop", "kind": "login", "side": "target", "name": logins[0], "result": "kept"} in (
+        fin["actions"]
+    )
+    assert pair.scalar("tgt", f"SELECT count(*) FROM pg_roles WHERE rolname = '{logins[0]}'") == "1"
+    # That database's finalize (here: the database gone) lets it go.
+    pair.psql("tgt", "DROP DATABASE keep_probe", dbname="postgres")
+    fin = _cutover.run_finalize(pair.pg_endpoint("src"), pair.pg_endpoint("tgt"), replication_logins=logins)
     assert {"action": "drop", "kind": "login", "side": "target", "name": logins[0], "result": "dropped"} in (
         fin["actions"]
     )

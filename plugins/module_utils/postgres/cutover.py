@@ -921,7 +921,7 @@ def drop_replication_login(side, name):
     try:
         with side.conn.transaction():
             side.conn.execute(_sql.SQL("DROP ROLE {}").format(_sql.Identifier(name)))
-    except _pg.psycopg.errors.DependentObjectsStillReferenced:
+    except _pg.psycopg.errors.DependentObjectsStillExist:
         return "kept"
     return "dropped"
 
