@@ -225,6 +225,13 @@ class SchemaTransfer:
     def prepare_target_roles(self, source_conn, server_conn):
         """Each role the database uses, under its target name (role_map), created NOLOGIN (the
         cutover gives login roles their login), and the memberships among them as on the source."""
+        with server_conn.transaction():
+            # Instances of one wave share roles of the same name (the migration login): creators take
+            # turns, or the second CREATE ROLE fails with "already exists".
+            server_conn.execute("SELECT pg_advisory_xact_lock(hashtext('odoo_migration:target_roles'))")
+            return self._prepare_target_roles(source_conn, server_conn)
+
+    def _prepare_target_roles(self, source_conn, server_conn):
         created = []
         roles = self.source_roles(source_conn)
         for source_role in roles:
