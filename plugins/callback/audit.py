@@ -115,7 +115,8 @@ class CallbackModule(CallbackBase):
             return None
 
     def _state_dir(self, host):
-        """(state directory, whether it was set rather than the default) for a host, cached per play."""
+        """(state directory, whether it was set rather than the default) for a host, read once per
+        playbook (the recap at its end needs the hosts of every play)."""
         name = host if isinstance(host, str) else host.get_name()
         if name not in self._state_dirs:
             from_variable = self._host_variable(host)

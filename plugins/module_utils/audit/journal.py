@@ -27,7 +27,7 @@ SECRET_KEY_MARKERS = ("password", "passwd", "secret", "token", "private_key", "s
 # How much of the file's end an append reads to find the last record (grows until a line fits).
 TAIL_BYTES = 64 * 1024
 
-_SECRET_WORDS = r"[\w.-]*(?:password|passwd|secret|token|private_key|secret_key)[\w.-]*"
+_SECRET_WORDS = r"[\w.-]*(?:%s)[\w.-]*" % "|".join(SECRET_KEY_MARKERS)
 # `password=…`, `PGPASSWORD=…`, `secret_key: …`, `"api_token": "…"` in free text.
 _SECRET_ASSIGNMENT = re.compile(
     r"(?P<key>[\"']?%s[\"']?\s*[:=]\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^\s,;&}\]\"']+)" % _SECRET_WORDS,
@@ -125,8 +125,8 @@ def verify_journal(path):
 
 
 def _last_line(handle):
-    """(offset of the last complete line, its text) or (size, None) for an empty file; a final line
-    without its newline (a write cut short) is returned as torn=True."""
+    """(offset where the last line starts, its text, torn): (0, None, False) for an empty file; torn is
+    True when that line has no newline (a write cut short)."""
     size = handle.seek(0, os.SEEK_END)
     if size == 0:
         return 0, None, False

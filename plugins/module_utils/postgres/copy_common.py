@@ -13,8 +13,6 @@ from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres 
     helper_schema as _helper_schema,
 )
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.replica_identity import (
-    POLICY_FULL,
-    POLICY_REFUSE,
     REPLICA_IDENTITY_POLICIES,
 )
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.sql import quote_ident
@@ -38,8 +36,6 @@ FREEZE_MIN_BYTES = 8 << 20
 # Foreign keys of tables from this size on are added NOT VALID and validated in parallel.
 VALIDATE_LATER_BYTES = 8 << 20
 POLICIES = REPLICA_IDENTITY_POLICIES + ("index_only",)
-
-__all__ = ["POLICY_FULL", "POLICY_REFUSE"]
 
 # State keys on the target, in the order they are reached.
 PHASES = ("pre_data", "early_keys", "slot", "plan", "data", "post_data", "analyze", "subscription")

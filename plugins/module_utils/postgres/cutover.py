@@ -493,10 +493,14 @@ class Side:
     def describe(self):
         return "%s (%s)" % (self.name, self.endpoint.describe())
 
-    def run(self, what, statement, params=None):
-        """Execute and return every row (dicts); errors become PgError without secrets."""
+    def run(self, what, statement, params=None, secret=False):
+        """Execute and return every row (dicts); errors become PgError without secrets. With secret
+        (a statement that carries a password), its text stays out of the server log."""
         try:
-            cursor = self.conn.execute(statement, params)
+            if secret:
+                cursor = _pg.execute_with_secret(self.conn, statement, params)
+            else:
+                cursor = self.conn.execute(statement, params)
             return cursor.fetchall() if cursor.description else []
         except _pg.psycopg.Error as error:
             raise _pg.PgError(
@@ -506,15 +510,6 @@ class Side:
     def one(self, what, statement, params=None):
         rows = self.run(what, statement, params)
         return rows[0] if rows else None
-
-    def run_with_secret(self, what, statement, params=None):
-        """run() for a statement that carries a password: its text stays out of the server log."""
-        try:
-            _pg.execute_with_secret(self.conn, statement, params)
-        except _pg.psycopg.Error as error:
-            raise _pg.PgError(
-                "%s failed on the %s: %s" % (what, self.describe(), _pg.error_text(error, self.secrets))
-            ) from None
 
 
 def open_side(name, endpoint, secrets):
@@ -826,7 +821,7 @@ def create_path(publisher, subscriber, path, conninfo):
         )
         created.append("slot")
     if subscription_state(subscriber, path["subscription"]) is None:
-        subscriber.run_with_secret(
+        subscriber.run(
             "creating subscription %s" % path["subscription"],
             _sql.SQL(
                 "CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {}"
@@ -838,6 +833,7 @@ def create_path(publisher, subscriber, path, conninfo):
                 _sql.Identifier(path["publication"]),
                 _sql.Literal(path["slot"]),
             ),
+            secret=True,
         )
         created.append("subscription")
     return created
@@ -856,11 +852,12 @@ def ensure_replication_login(side, name, password):
     )
     ident = _sql.Identifier(name)
     if role is None:
-        side.run_with_secret(
+        side.run(
             "creating login %s" % name,
             _sql.SQL("CREATE ROLE {} LOGIN REPLICATION PASSWORD {}").format(
                 ident, _sql.Literal(_pg.scram_verifier(password))
             ),
+            secret=True,
         )
         side.run(
             "marking login %s" % name,
@@ -876,11 +873,12 @@ def ensure_replication_login(side, name, password):
         if not (role["rolreplication"] and role["rolcanlogin"]) or not _pg.scram_matches(
             role["rolpassword"], password
         ):
-            side.run_with_secret(
+            side.run(
                 "updating login %s" % name,
                 _sql.SQL("ALTER ROLE {} LOGIN REPLICATION PASSWORD {}").format(
                     ident, _sql.Literal(_pg.scram_verifier(password))
                 ),
+                secret=True,
             )
             done.append("login %s updated" % name)
     if not side.one(
