@@ -336,7 +336,6 @@ def module_endpoint(pair, side, dbname=pp.DATABASE):
 
 
 def migration_args(pair, database, jobs, **extra):
-    client_env = ["-e", "PGPASSWORD", "-e", "PGUSER", "-e", "PGDATABASE"]
     args = {
         "source": module_endpoint(pair, "src"),
         "target": module_endpoint(pair, "tgt", "postgres"),
@@ -344,8 +343,7 @@ def migration_args(pair, database, jobs, **extra):
         "source_conninfo_from_target": {"host": SRC_HOST, "port": 5432},
         "replica_identity_policy": "full",
         "jobs": jobs,
-        "pg_dump_command": ["docker", "exec", "-i", *client_env, TGT_HOST, "pg_dump", "-h", SRC_HOST],
-        "psql_command": ["docker", "exec", "-i", *client_env, TGT_HOST, "psql", "-h", "127.0.0.1"],
+        **pair.engine_client_args(),
     }
     args.update(extra)
     return args

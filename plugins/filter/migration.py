@@ -8,6 +8,8 @@ __metaclass__ = type
 
 import re
 
+from ansible.errors import AnsibleFilterError
+
 CUTOVER_KEYS = (
     "state",
     "direction",
@@ -88,9 +90,19 @@ def smoke_summary(results, loop_var="item"):
     return summary
 
 
-def replication_login(host):
-    """The name of the login a host's return path replicates as on the target (a PostgreSQL role name)."""
-    return ("odoo_migration_return_" + re.sub(r"[^a-z0-9_]", "_", str(host).lower()))[:63]
+REPLICATION_DIRECTIONS = ("return", "forward")
+
+
+def replication_login(host, direction="return"):
+    """The name of the login a host's path replicates as on its publisher (a PostgreSQL role name):
+    return, the reverse subscription's login on the target; forward, the target's subscription's
+    login on the VM."""
+    if direction not in REPLICATION_DIRECTIONS:
+        raise AnsibleFilterError(
+            "replication_login: direction must be one of %s, not %r"
+            % (", ".join(REPLICATION_DIRECTIONS), direction)
+        )
+    return ("odoo_migration_%s_%s" % (direction, re.sub(r"[^a-z0-9_]", "_", str(host).lower())))[:63]
 
 
 class FilterModule:

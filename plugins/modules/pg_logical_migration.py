@@ -104,7 +104,8 @@ options:
         description: Port of the source as the target reaches it; defaults to O(source.port).
         type: int
       user:
-        description: Replication login on the source; defaults to O(source.user).
+        description:
+          - Replication login on the source; defaults to O(source.user). O(replication_login) replaces it.
         type: str
       password:
         description: Its password; defaults to O(source.password).
@@ -113,6 +114,29 @@ options:
         description: libpq C(sslmode) for the subscription.
         type: str
         choices: [disable, allow, prefer, require, verify-ca, verify-full]
+  replication_login:
+    description:
+      - The login the target's subscription replicates as on the source, created for the migration with
+        C(LOGIN REPLICATION) and C(CONNECT) on O(source.database), nothing else; its password is sent as a
+        SCRAM verifier and a comment on the role marks it as the migration's.
+      - It replaces the user and password of O(source_conninfo_from_target), so the migration's own login
+        (often a superuser) never reaches the target's catalog.
+      - A role of that name that is not such a login fails the run before anything is changed.
+      - The source's C(pg_hba.conf) must let it connect to O(source.database) from the target (role
+        P(sysgenpro.odoo_migration.pg_replicate#role) adds that line).
+      - With O(state=absent) the login is dropped, or kept while another database still lets it connect.
+        M(sysgenpro.odoo_migration.pg_migration_finalize) drops it after a cutover (its option
+        C(replication_logins)).
+    type: dict
+    suboptions:
+      name:
+        description: Role name, lower-case letters, digits and C(_).
+        type: str
+        required: true
+      password:
+        description: Its password; never written anywhere but the role's SCRAM verifier and the subscription.
+        type: str
+        required: true
   slot_name:
     description:
       - Name of the logical replication slot on the source.
@@ -160,9 +184,10 @@ options:
   pg_dump_command:
     description:
       - argv of the pg_dump to run (the target's major version). The connection is passed in the
-        environment (C(PGHOST), C(PGPORT), C(PGUSER), C(PGPASSWORD), C(PGDATABASE)); a command that runs
-        elsewhere (C(docker exec -e PGPASSWORD ...)) forwards them and may override host and port with
-        C(-h)/C(-p).
+        environment (C(PGHOST), C(PGPORT), C(PGUSER), C(PGDATABASE)) and the password in a private pgpass
+        file named by C(PGPASSFILE) (see O(client_pgpass_dir)), never in C(PGPASSWORD) or on a command line.
+      - A command that runs elsewhere (C(docker exec -e PGUSER -e PGDATABASE -e PGPASSFILE ...)) forwards
+        them and may override host and port with C(-h)/C(-p).
     type: list
     elements: str
     default: [pg_dump]
@@ -173,6 +198,15 @@ options:
     type: list
     elements: str
     default: [psql]
+  client_pgpass_dir:
+    description:
+      - Directory for the pgpass file of O(pg_dump_command) and O(psql_command) (mode 0600, one line for the
+        endpoint's user, removed as soon as the command ends). It must belong to the user running the module
+        and be writable by no one else.
+      - Unset, each command gets a new private temporary directory on the host running the module.
+      - A command that runs in a container needs the directory bind-mounted at the same path and
+        C(PGPASSFILE) forwarded.
+    type: path
   drop_target_database:
     description: With O(state=absent), also drop the target database (needed to restart a copy from scratch).
     type: bool
@@ -200,14 +234,19 @@ EXAMPLES = r"""
     source_conninfo_from_target:
       host: legacy-vm-1
       port: 5432
+    replication_login:
+      name: odoo_migration_forward_legacy_vm_1
+      password: "{{ lookup('ansible.builtin.password', secrets_dir ~ '/vm-1/forward-login-password') }}"
     jobs: 4
     replica_identity_policy: full
+    # Bind-mounted into odoo-mig-target-pg at the same path.
+    client_pgpass_dir: /var/lib/odoo-migration/pgpass
     pg_dump_command:
       - docker
       - exec
       - -i
       - -e
-      - PGPASSWORD
+      - PGPASSFILE
       - -e
       - PGUSER
       - -e
@@ -223,7 +262,7 @@ EXAMPLES = r"""
       - exec
       - -i
       - -e
-      - PGPASSWORD
+      - PGPASSFILE
       - -e
       - PGUSER
       - -e
@@ -265,6 +304,11 @@ copy:
     rows: 103988
     seconds: 0.86
     rows_per_second: 120775
+replication_login:
+  description: The login the subscription replicates as on the source (O(replication_login.name)).
+  returned: when O(replication_login) is given and O(state=replicating)
+  type: str
+  sample: odoo_migration_forward_legacy_vm_1
 copy_action:
   description: What the copy phase decided, one of start, resume, copied.
   returned: when the copy phase was reached
@@ -352,6 +396,13 @@ def argument_spec():
                 sslmode=dict(type="str", choices=list(_pg.SSLMODES)),
             ),
         ),
+        replication_login=dict(
+            type="dict",
+            options=dict(
+                name=dict(type="str", required=True),
+                password=dict(type="str", required=True, no_log=True),
+            ),
+        ),
         slot_name=dict(type="str"),
         jobs=dict(type="int", default=_rep.DEFAULT_JOBS),
         chunk_rows=dict(type="int", default=_rep.DEFAULT_CHUNK_ROWS),
@@ -359,6 +410,7 @@ def argument_spec():
         schema_option_policy=dict(type="str", default="drop", choices=["drop", "refuse"]),
         pg_dump_command=dict(type="list", elements="str", default=["pg_dump"]),
         psql_command=dict(type="list", elements="str", default=["psql"]),
+        client_pgpass_dir=dict(type="path"),
         drop_target_database=dict(type="bool", default=False),
         instance=dict(type="str"),
         role_map=dict(type="dict", default={}),
@@ -367,7 +419,10 @@ def argument_spec():
 
 
 def subscription_conninfo(params, source):
-    given = params["source_conninfo_from_target"] or {}
+    given = dict(params["source_conninfo_from_target"] or {})
+    login = params["replication_login"]
+    if login:
+        given.update(user=login["name"], password=login["password"])
     return _rep.conninfo(
         given.get("host") or source.host,
         given.get("port") or source.port,
@@ -390,7 +445,10 @@ def main():
     source = _pg.PgEndpoint.from_params(params["source"])
     target = _pg.PgEndpoint.from_params(params["target"], "postgres")
     given = params["source_conninfo_from_target"] or {}
-    secrets = [s for s in (source.password, target.password, given.get("password")) if s]
+    login = params["replication_login"] or {}
+    secrets = [
+        s for s in (source.password, target.password, given.get("password"), login.get("password")) if s
+    ]
     slot = params["slot_name"] or forward_slot(params["source"]["database"])
     try:
         if params["state"] == "absent":
@@ -402,6 +460,7 @@ def main():
                 drop_target_database=params["drop_target_database"],
                 check_mode=module.check_mode,
                 instance=params["instance"],
+                replication_login=login.get("name"),
             )
             module.exit_json(
                 changed=changed, steps=steps, actions=actions, would=actions if module.check_mode else []
@@ -422,6 +481,8 @@ def main():
             schema_option_policy=params["schema_option_policy"],
             instance=params["instance"],
             role_map=params["role_map"],
+            replication_login=params["replication_login"],
+            client_pgpass_dir=params["client_pgpass_dir"],
         )
         result = migration.run()
     except (_pg.PgError, _pg.psycopg.Error) as error:

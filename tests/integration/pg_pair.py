@@ -125,6 +125,11 @@ class PgPair:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.state_dir, 0o700)
         self.passwords = {}
+        # The engine's pg_dump and psql run in the target container and read their pgpass files here,
+        # mounted at the same path.
+        self.pgpass_dir = self.state_dir / "pgpass"
+        self.pgpass_dir.mkdir(exist_ok=True)
+        os.chmod(self.pgpass_dir, 0o700)
         self.sides = sides or SIDES
         self.network = network or NETWORK
 
@@ -171,6 +176,26 @@ class PgPair:
         """(host, port) as the other container reaches it on the engine network."""
         return self.container(side), 5432
 
+    def engine_client_args(self, source_side="src"):
+        """The options that make the engine run pg_dump and psql 18 inside the target container: the
+        connection forwarded by variable name, the password in a pgpass file under pgpass_dir."""
+        env = ["-e", "PGPASSFILE", "-e", "PGUSER", "-e", "PGDATABASE"]
+        tgt = self.container("tgt")
+        return {
+            "pg_dump_command": [
+                "docker",
+                "exec",
+                "-i",
+                *env,
+                tgt,
+                "pg_dump",
+                "-h",
+                self.container(source_side),
+            ],
+            "psql_command": ["docker", "exec", "-i", *env, tgt, "psql", "-h", "127.0.0.1"],
+            "client_pgpass_dir": str(self.pgpass_dir),
+        }
+
     def docker_client_command(self, side, program):
         """argv prefix running `program` (pg_dump, psql) 18 inside the TARGET container with
         PGPASSWORD taken from the caller's environment (never on the command line)."""
@@ -205,6 +230,7 @@ class PgPair:
                 "--network-alias", self.container(side),
                 "-p", f"127.0.0.1:{self.sides[side]['port']}:5432",
                 "-v", f"{password}:/run/secrets/postgres_password:ro",
+                "-v", f"{self.pgpass_dir}:{self.pgpass_dir}:ro",
                 *image,
             )  # fmt: skip
         for side in self.sides:

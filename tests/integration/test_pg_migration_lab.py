@@ -37,6 +37,8 @@ APP_ROLE = "odoo"
 # The application's own role on the shared target (the plan's target_roles, named from the instance).
 TARGET_APP_ROLE = "odoo_legacy_vm_1"
 TABLE = "lab_cutover_writer"
+# The target's subscription replicates as this login on the VM, made by pg_replicate.
+FORWARD_LOGIN = "odoo_migration_forward_legacy_vm_1"
 SETTINGS = ("wal_level", "max_replication_slots", "max_wal_senders")
 HBA_MARKER = "# {mark} lab cutover writer (tests/integration/test_pg_migration_lab.py)"
 PG_CONF_DIR = "/etc/postgresql/17/main"
@@ -190,6 +192,20 @@ def migration_objects(ep):
     }
 
 
+def forward_login_state(ep):
+    """The forward login on the VM (superuser, replication) and the pg_hba.conf rules naming it."""
+    return {
+        "role": rows(
+            ep, "SELECT rolsuper, rolreplication FROM pg_roles WHERE rolname = %s", (FORWARD_LOGIN,)
+        ),
+        "hba": rows(
+            ep,
+            "SELECT database, address, auth_method FROM pg_hba_file_rules WHERE %s = ANY(user_name)",
+            (FORWARD_LOGIN,),
+        ),
+    }
+
+
 def role_state(ep):
     return rows(
         ep,
@@ -281,6 +297,18 @@ def hba(state):
     rows(source_ep(dbname="postgres"), "SELECT pg_reload_conf()")
 
 
+def drop_forward_login_hba():
+    """What finalize removes, removed here too when the test stopped before it."""
+    args = {
+        "path": f"{PG_CONF_DIR}/pg_hba.conf",
+        "marker": "# {mark} sysgenpro.odoo_migration forward replication login",
+        "state": "absent",
+    }
+    result = ansible_adhoc(HOST, "ansible.builtin.blockinfile", json.dumps(args), become=True)[HOST]
+    assert not result.get("failed"), result
+    rows(source_ep(dbname="postgres"), "SELECT pg_reload_conf()")
+
+
 def restore_lab(snapshot):
     """Put the lab back as it was, step by step; every step is tried, errors are raised at the end."""
     errors = []
@@ -359,6 +387,13 @@ def restore_lab(snapshot):
             sql.SQL("ALTER ROLE {} RESET default_transaction_read_only").format(sql.Identifier(APP_ROLE)),
         )
     step("pg_hba", hba, "absent")
+    step("forward login's pg_hba.conf lines", drop_forward_login_hba)
+    step(
+        "forward login",
+        run_sql,
+        source_ep(dbname="postgres"),
+        sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(FORWARD_LOGIN)),
+    )
     step(
         "server settings",
         run_sql,
@@ -444,6 +479,16 @@ def test_discover_replicate_cutover_rollback_finalize_with_a_writer(lab):
         print(
             "replicate done after", round(time.monotonic() - started, 1), "s; writer acked", len(writer.acked)
         )
+        # The target's catalog holds the forward login, never the migration login's key to the VM.
+        subscription = rows(
+            target_ep(), "SELECT subconninfo FROM pg_subscription WHERE subname = 'odoo_migration'"
+        )[0][0]
+        assert f"user={FORWARD_LOGIN}" in subscription.replace("'", "")
+        assert lab_secret(f"{HOST}-source-postgres-password")[0] not in subscription
+        assert forward_login_state(source_ep()) == {
+            "role": [(False, True)],
+            "hba": [(["acme"], "samenet", "scram-sha-256")],
+        }
         time.sleep(1.5)
         acked_before_cutover = len(writer.acked)
         rc, report = playbook("cutover.yml", state_dir)
@@ -540,6 +585,7 @@ def test_discover_replicate_cutover_rollback_finalize_with_a_writer(lab):
             "subscriptions": [],
             "helper_schema": [],
         }
+    assert forward_login_state(source_ep()) == {"role": [], "hba": []}
     rc, report = playbook("finalize.yml", state_dir)
     assert rc == 0 and report["stats"][HOST]["changed"] == 0, failures(report)
     print("whole path in", round(time.monotonic() - started, 1), "s")

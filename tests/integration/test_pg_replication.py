@@ -31,7 +31,8 @@ REPO = Path(__file__).resolve().parents[2]
 pg_pair = pg_pair_fixture(scope="module")
 TGT = SIDES["tgt"]["container"]
 SRC = SIDES["src"]["container"]
-CLIENT_ENV = ["-e", "PGPASSWORD", "-e", "PGUSER", "-e", "PGDATABASE"]
+# The target's subscription replicates as this login on the source, never as the source's superuser.
+FORWARD_LOGIN = {"name": "odoo_migration_forward_pair", "password": "forward-Path-secret-27"}
 
 
 def _args(pair, **extra):
@@ -39,9 +40,9 @@ def _args(pair, **extra):
         "source": pair.module_endpoint("src"),
         "target": pair.module_endpoint("tgt", "postgres"),
         "source_conninfo_from_target": {"host": SRC, "port": 5432},
+        "replication_login": FORWARD_LOGIN,
         "replica_identity_policy": "full",
-        "pg_dump_command": ["docker", "exec", "-i", *CLIENT_ENV, TGT, "pg_dump", "-h", SRC],
-        "psql_command": ["docker", "exec", "-i", *CLIENT_ENV, TGT, "psql", "-h", "127.0.0.1"],
+        **pair.engine_client_args(),
     }
     args.update(extra)
     return args
@@ -126,7 +127,12 @@ class Writer(threading.Thread):
 def test_a_copy_and_follow_under_writer(pg_pair, tmp_path):
     check = run_module(tmp_path, "pg_logical_migration", _args(pg_pair, chunk_rows=5000), check=True)
     assert check["changed"] and check["would"]
+    assert "login odoo_migration_forward_pair would be created" in check["would"]
     assert pg_pair.scalar("src", "SELECT count(*) FROM pg_publication") == "0"
+    assert (
+        pg_pair.scalar("src", "SELECT count(*) FROM pg_roles WHERE rolname = 'odoo_migration_forward_pair'")
+        == "0"
+    )
 
     writer = Writer(pg_pair.endpoint("src"))
     writer.start()
@@ -152,6 +158,16 @@ def test_a_copy_and_follow_under_writer(pg_pair, tmp_path):
     print(json.dumps([(s["step"], s["seconds"]) for s in result["steps"]]))
     info = wait_caught_up(tmp_path, pg_pair)
     assert info["healthy"], info["problems"]
+    # The subscription logs in as the forward login: replication only, and no source superuser password.
+    assert result["replication_login"] == FORWARD_LOGIN["name"]
+    conninfo = pg_pair.scalar(
+        "tgt", "SELECT subconninfo FROM pg_subscription WHERE subname = 'odoo_migration'"
+    )
+    assert "user=odoo_migration_forward_pair" in conninfo.replace("'", "")
+    assert pg_pair.passwords["src"] not in conninfo and FORWARD_LOGIN["password"] not in json.dumps(result)
+    assert pg_pair.query(
+        "src", "SELECT rolsuper, rolreplication FROM pg_roles WHERE rolname = 'odoo_migration_forward_pair'"
+    ) == [["f", "t"]]
 
     target_rows = dict(
         (int(r[0]), float(r[1]))
@@ -299,6 +315,11 @@ def test_b_sigkill_halfway_then_resume(pg_pair, tmp_path):
         tmp_path, "pg_logical_migration", _args(pg_pair, state="absent", drop_target_database=True)
     )
     assert undo["changed"]
+    assert "drop login odoo_migration_forward_pair" in undo["actions"]
+    assert (
+        pg_pair.scalar("src", "SELECT count(*) FROM pg_roles WHERE rolname = 'odoo_migration_forward_pair'")
+        == "0"
+    )
     assert (
         pg_pair.scalar("tgt", "SELECT count(*) FROM pg_database WHERE datname = 'shop'", dbname="postgres")
         == "0"

@@ -31,7 +31,6 @@ SIDES = {
 NETWORK = "odoo-mig-traps"
 APP_PASSWORD = secrets.token_urlsafe(12)
 BI_PASSWORD = secrets.token_urlsafe(12)
-CLIENT_ENV = ["-e", "PGPASSWORD", "-e", "PGUSER", "-e", "PGDATABASE"]
 
 SOURCE_SCHEMA = """
 CREATE TABLE plain (id serial PRIMARY KEY, note text, n int) WITH (fillfactor = 70);
@@ -101,14 +100,12 @@ def pair(tmp_path_factory):
 
 
 def _copy_args(pair, **extra):
-    tgt = pair.container("tgt")
     args = {
         "source": pair.module_endpoint("src"),
         "target": pair.module_endpoint("tgt", "postgres"),
         "source_conninfo_from_target": {"host": pair.container("src"), "port": 5432},
         "replica_identity_policy": "full",
-        "pg_dump_command": ["docker", "exec", "-i", *CLIENT_ENV, tgt, "pg_dump", "-h", pair.container("src")],
-        "psql_command": ["docker", "exec", "-i", *CLIENT_ENV, tgt, "psql", "-h", "127.0.0.1"],
+        **pair.engine_client_args(),
     }
     args.update(extra)
     return args

@@ -42,7 +42,6 @@ MAPS = {
     "vm-a": {"odoo": "odoo_vm_a", "reporting": "reporting_vm_a"},
     "vm-b": {"odoo": "odoo_vm_b", "reporting": "reporting_vm_b"},
 }
-CLIENT_ENV = ["-e", "PGPASSWORD", "-e", "PGUSER", "-e", "PGDATABASE"]
 
 SOURCE_SCHEMA = """
 CREATE TABLE item (id serial PRIMARY KEY, note text NOT NULL, written_at timestamptz DEFAULT now());
@@ -165,15 +164,13 @@ def _target(pair, instance, dbname=None):
 
 def _copy_args(pair, instance, **extra):
     side, _database = INSTANCES[instance]
-    tgt = pair.container("tgt")
     args = {
         "source": _source(pair, instance),
         "target": pair.module_endpoint("tgt", "postgres"),
         "source_conninfo_from_target": {"host": pair.container(side), "port": 5432},
-        "pg_dump_command": ["docker", "exec", "-i", *CLIENT_ENV, tgt, "pg_dump", "-h", pair.container(side)],
-        "psql_command": ["docker", "exec", "-i", *CLIENT_ENV, tgt, "psql", "-h", "127.0.0.1"],
         "instance": instance,
         "role_map": MAPS[instance],
+        **pair.engine_client_args(side),
     }
     args.update(extra)
     return args

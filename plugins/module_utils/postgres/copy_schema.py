@@ -7,9 +7,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
 import subprocess
 
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import client as _client
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (
     schema_options as _schema_options,
 )
@@ -298,44 +298,33 @@ class SchemaTransfer:
         return True, sql
 
     def _client_env(self, endpoint):
-        env = dict(os.environ)
-        env.update(
-            PGHOST=endpoint.host,
-            PGPORT=str(endpoint.port),
-            PGUSER=endpoint.user,
-            PGDATABASE=endpoint.database,
-            PGSSLMODE=endpoint.sslmode,
-            PGAPPNAME=APPLICATION_NAME,
-        )
-        if endpoint.password:
-            env["PGPASSWORD"] = endpoint.password
-        else:
-            env.pop("PGPASSWORD", None)
-        return env
+        return _client.client_environment(endpoint, APPLICATION_NAME, self.client_pgpass_dir)
 
     def restore_pre_data(self):
         """pg_dump --section=pre-data of the source piped into psql on the target, in one
         transaction together with the bookkeeping tables and the 'pre_data' state."""
         if self.check_mode:
             return self._would("restore the source's pre-data schema into the target database")
-        dump = subprocess.run(
-            self.pg_dump_command + ["--section=pre-data", "--no-publications", "--no-subscriptions"],
-            env=self._client_env(self.source),
-            capture_output=True,
-            check=False,
-        )
+        with self._client_env(self.source) as env:
+            dump = subprocess.run(
+                self.pg_dump_command + ["--section=pre-data", "--no-publications", "--no-subscriptions"],
+                env=env,
+                capture_output=True,
+                check=False,
+            )
         if dump.returncode != 0:
             self._fail(
                 "pg_dump --section=pre-data of the source failed (exit %s): %s"
                 % (dump.returncode, dump.stderr.decode(errors="replace")[-2000:])
             )
         # Default privileges are post-data for pg_dump; the rest of post-data comes from the catalog.
-        post = subprocess.run(
-            self.pg_dump_command + ["--section=post-data", "--no-publications", "--no-subscriptions"],
-            env=self._client_env(self.source),
-            capture_output=True,
-            check=False,
-        )
+        with self._client_env(self.source) as env:
+            post = subprocess.run(
+                self.pg_dump_command + ["--section=post-data", "--no-publications", "--no-subscriptions"],
+                env=env,
+                capture_output=True,
+                check=False,
+            )
         if post.returncode != 0:
             self._fail(
                 "pg_dump --section=post-data of the source failed (exit %s): %s"
@@ -349,13 +338,14 @@ class SchemaTransfer:
         schema = _tenancy.rename_script(text, self.role_map).encode("utf-8", "surrogateescape")
         script = schema + ("\n" + BOOKKEEPING_SQL).encode()
         script += b"\nINSERT INTO odoo_migration.copy_state (key, value) VALUES ('pre_data', 'done');\n"
-        restore = subprocess.run(
-            self.psql_command + ["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-f", "-"],
-            input=script,
-            env=self._client_env(self.target),
-            capture_output=True,
-            check=False,
-        )
+        with self._client_env(self.target) as env:
+            restore = subprocess.run(
+                self.psql_command + ["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-f", "-"],
+                input=script,
+                env=env,
+                capture_output=True,
+                check=False,
+            )
         if restore.returncode != 0:
             self._fail(
                 "restoring the pre-data schema into the target failed (exit %s); nothing was kept "

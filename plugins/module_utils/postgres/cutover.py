@@ -54,6 +54,15 @@ from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.
     conninfo_passwords,
     redact_conninfo,
 )
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.replication_logins import (
+    REPLICATION_LOGIN_COMMENT,
+    drop_replication_login,
+    ensure_replication_login,
+)
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.replication_logins import (
+    validate as validate_login,
+)
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.side import Side
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.sql import ident, qualified
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.sql import literal as _literal
 
@@ -64,8 +73,6 @@ except ImportError:  # reported through _pg.HAS_PSYCOPG
 
 APPLICATION_NAME = "odoo_migration_cutover"
 # The comment that marks a login created for a return path (finalize drops only those).
-REPLICATION_LOGIN_COMMENT = "odoo-migration-replication-login"
-REPLICATION_LOGIN_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Key of the session advisory lock that keeps two cutovers of one database apart.
 CUTOVER_LOCK = "odoo_migration:cutover"
 # The holders of the fence instant's snapshots (pg_compare imports and then ends them).
@@ -479,39 +486,6 @@ def guard_violations(owned, maxima, values):
 # --------------------------------------------------------------------------------------
 
 
-class Side:
-    """One server of the pair: its endpoint, connection, system identifier, secrets to redact."""
-
-    def __init__(self, name, endpoint, conn, secrets):
-        self.name = name
-        self.endpoint = endpoint
-        self.conn = conn
-        self.secrets = secrets
-        self.sysid = None
-        self.version_num = None
-
-    def describe(self):
-        return "%s (%s)" % (self.name, self.endpoint.describe())
-
-    def run(self, what, statement, params=None, secret=False):
-        """Execute and return every row (dicts); errors become PgError without secrets. With secret
-        (a statement that carries a password), its text stays out of the server log."""
-        try:
-            if secret:
-                cursor = _pg.execute_with_secret(self.conn, statement, params)
-            else:
-                cursor = self.conn.execute(statement, params)
-            return cursor.fetchall() if cursor.description else []
-        except _pg.psycopg.Error as error:
-            raise _pg.PgError(
-                "%s failed on the %s: %s" % (what, self.describe(), _pg.error_text(error, self.secrets))
-            ) from None
-
-    def one(self, what, statement, params=None):
-        rows = self.run(what, statement, params)
-        return rows[0] if rows else None
-
-
 def open_side(name, endpoint, secrets):
     conn = _pg.connect(endpoint, application_name=APPLICATION_NAME)
     side = Side(name, endpoint, conn, secrets)
@@ -839,91 +813,6 @@ def create_path(publisher, subscriber, path, conninfo):
     return created
 
 
-def ensure_replication_login(side, name, password):
-    """The return path's own login on its publisher: LOGIN REPLICATION, CONNECT on this database and
-    nothing else, its password sent as a SCRAM verifier. Returns what changed ([] when nothing)."""
-    done = []
-    role = side.one(
-        "reading login %s" % name,
-        "SELECT r.rolsuper, r.rolreplication, r.rolcanlogin, a.rolpassword,"
-        " shobj_description(r.oid, 'pg_authid') AS comment"
-        " FROM pg_roles r JOIN pg_authid a ON a.oid = r.oid WHERE r.rolname = %s",
-        (name,),
-    )
-    ident = _sql.Identifier(name)
-    if role is None:
-        side.run(
-            "creating login %s" % name,
-            _sql.SQL("CREATE ROLE {} LOGIN REPLICATION PASSWORD {}").format(
-                ident, _sql.Literal(_pg.scram_verifier(password))
-            ),
-            secret=True,
-        )
-        side.run(
-            "marking login %s" % name,
-            _sql.SQL("COMMENT ON ROLE {} IS {}").format(ident, _sql.Literal(REPLICATION_LOGIN_COMMENT)),
-        )
-        done.append("login %s created" % name)
-    else:
-        if role["comment"] != REPLICATION_LOGIN_COMMENT or role["rolsuper"]:
-            raise _pg.PgError(
-                "role %s exists on the %s and is not a replication login of this migration; give the return "
-                "path another login name (cutover_return_login)" % (name, side.describe())
-            )
-        if not (role["rolreplication"] and role["rolcanlogin"]) or not _pg.scram_matches(
-            role["rolpassword"], password
-        ):
-            side.run(
-                "updating login %s" % name,
-                _sql.SQL("ALTER ROLE {} LOGIN REPLICATION PASSWORD {}").format(
-                    ident, _sql.Literal(_pg.scram_verifier(password))
-                ),
-                secret=True,
-            )
-            done.append("login %s updated" % name)
-    if not side.one(
-        "reading CONNECT of %s" % name,
-        "SELECT has_database_privilege(%s, current_database(), 'CONNECT') AS ok",
-        (name,),
-    )["ok"]:
-        side.run(
-            "letting login %s connect" % name,
-            _sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
-                _sql.Identifier(
-                    side.one("reading the database", "SELECT current_database() AS name")["name"]
-                ),
-                ident,
-            ),
-        )
-        done.append("login %s may connect" % name)
-    return done
-
-
-def drop_replication_login(side, name):
-    """Let the return path's login go from this database, and drop it when no other database grants
-    it anything. Returns 'dropped', 'kept' (another database still grants it) or None (absent or not ours)."""
-    role = side.one(
-        "reading login %s" % name,
-        "SELECT shobj_description(r.oid, 'pg_authid') AS comment FROM pg_roles r WHERE r.rolname = %s",
-        (name,),
-    )
-    if role is None or role["comment"] != REPLICATION_LOGIN_COMMENT:
-        return None
-    database = side.one("reading the database", "SELECT current_database() AS name")["name"]
-    side.run(
-        "revoking CONNECT from %s" % name,
-        _sql.SQL("REVOKE CONNECT ON DATABASE {} FROM {}").format(
-            _sql.Identifier(database), _sql.Identifier(name)
-        ),
-    )
-    try:
-        with side.conn.transaction():
-            side.conn.execute(_sql.SQL("DROP ROLE {}").format(_sql.Identifier(name)))
-    except _pg.psycopg.errors.DependentObjectsStillExist:
-        return "kept"
-    return "dropped"
-
-
 def drop_subscription(subscriber, publisher, subscription, slot, clock=None, timeout=10.0):
     """Drop a subscription without letting it drop its remote slot, then drop the slot ourselves.
 
@@ -1096,13 +985,9 @@ class Cutover:
         # The return path replicates as a login of its own on its publisher, never as its superuser.
         self.return_login = dict(return_login) if return_login else None
         if self.return_login:
-            if not REPLICATION_LOGIN_NAME.match(self.return_login.get("name") or ""):
-                raise _pg.PgError(
-                    "return_login.name %r is not a PostgreSQL role name of lower-case letters, digits and _"
-                    % self.return_login.get("name")
-                )
-            if not self.return_login.get("password"):
-                raise _pg.PgError("return_login.password is empty: give the return path's login a password")
+            problem = validate_login(self.return_login, "return_login")
+            if problem:
+                raise _pg.PgError(problem)
             publisher = self.return_path["publisher"]
             if self.conninfo.get(publisher):
                 self.conninfo[publisher] = _pg.conninfo_with_login(

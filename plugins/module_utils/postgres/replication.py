@@ -39,6 +39,9 @@ import time
 
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import connection as _pg
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (
+    replication_logins as _logins,
+)
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (
     schema_options as _schema_options,
 )
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import tenancy as _tenancy
@@ -83,6 +86,7 @@ from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.replica_identity import (
     POLICY_REFUSE,
 )
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.side import Side
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.slots import drop_slot
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.sql import (
     literal as quote_literal,
@@ -173,6 +177,8 @@ class Migration(SchemaTransfer, SlotSnapshot, ChunkCopy, PostData):
         schema_option_policy=_schema_options.POLICY_DROP,
         instance=None,
         role_map=None,
+        replication_login=None,
+        client_pgpass_dir=None,
     ):
         self.source = source
         self.target_server = target.with_database("postgres") if target.database is None else target
@@ -184,6 +190,8 @@ class Migration(SchemaTransfer, SlotSnapshot, ChunkCopy, PostData):
         self.policy = replica_identity_policy
         self.pg_dump_command = list(pg_dump_command)
         self.psql_command = list(psql_command)
+        # Where pg_dump and psql find their password (a pgpass file made per command).
+        self.client_pgpass_dir = client_pgpass_dir
         self.slot = slot
         if schema_option_policy not in _schema_options.SCHEMA_OPTION_POLICIES:
             raise ReplicationError(
@@ -200,8 +208,15 @@ class Migration(SchemaTransfer, SlotSnapshot, ChunkCopy, PostData):
         self.refused_options = _schema_options.refused_names([])
         self.check_mode = check_mode
         self.log = log or StepLog()
+        # The subscription replicates as a login of its own on the source, never as the migration's login.
+        self.replication_login = dict(replication_login) if replication_login else None
+        if self.replication_login:
+            problem = _logins.validate(self.replication_login, "replication_login")
+            if problem:
+                raise ReplicationError(problem)
         self.secrets = []
-        for secret in (source.password, target.password, subscription_password):
+        login_password = (self.replication_login or {}).get("password")
+        for secret in (source.password, target.password, subscription_password, login_password):
             self.secrets.extend(secret_variants(secret))
         self.result = {"copy": None, "would": [], "schema_options_dropped": [], "target_roles": {}}
 
@@ -238,6 +253,8 @@ class Migration(SchemaTransfer, SlotSnapshot, ChunkCopy, PostData):
             )
             log.run("target: names claimed for the instance", self.claim_names, src, server)
             log.run("source: helper schema, replica identity, publication", self.prepare_source, src)
+            if self.replication_login:
+                log.run("source: the subscription's own login", self.prepare_replication_login, src)
             log.run("target: roles", self.prepare_target_roles, src, server)
             log.run("target: database", self.prepare_target_database, src, server)
             log.run("target: only the instance's roles connect", self.restrict_connect, server)
@@ -320,6 +337,19 @@ class Migration(SchemaTransfer, SlotSnapshot, ChunkCopy, PostData):
                 self._mark("analyze")
         log.run("target: subscription on the slot", self._subscribe, src, state)
 
+    def prepare_replication_login(self, src):
+        done = _logins.ensure_replication_login(
+            Side("source", self.source, src, self.secrets),
+            self.replication_login["name"],
+            self.replication_login["password"],
+            option="replication_login",
+            check_mode=self.check_mode,
+        )
+        self.result["replication_login"] = self.replication_login["name"]
+        if self.check_mode:
+            self.result["would"].extend(done)
+        return bool(done), ", ".join(done) or None
+
     def _mark(self, key):
         tgt = self._target_conn()
         try:
@@ -380,9 +410,10 @@ def remove(
     drop_target_database=False,
     check_mode=False,
     instance=None,
+    replication_login=None,
 ):
-    """Drop subscription (target), slot, publication and helper schema (source), and the
-    target's bookkeeping (or the whole target database). Returns (changed, steps)."""
+    """Drop subscription (target), slot, publication, helper schema and the subscription's login
+    (source), and the target's bookkeeping (or the whole target database). Returns (changed, steps)."""
     log = StepLog()
     target_database = target_database or source.database
     actions = []
@@ -450,13 +481,30 @@ def remove(
                 done.append("drop helper schema")
                 if not check_mode:
                     src.execute("DROP SCHEMA %s CASCADE" % quote_ident(HELPER_SCHEMA))
+            if replication_login and _one(
+                src,
+                "SELECT 1 AS x FROM pg_roles r"
+                " WHERE r.rolname = %s AND shobj_description(r.oid, 'pg_authid') = %s",
+                (replication_login, _logins.REPLICATION_LOGIN_COMMENT),
+            ):
+                if check_mode:
+                    done.append("drop login %s" % replication_login)
+                else:
+                    outcome = _logins.drop_replication_login(
+                        Side("source", source, src, []), replication_login
+                    )
+                    done.append(
+                        "drop login %s" % replication_login
+                        if outcome == "dropped"
+                        else "keep login %s (another database lets it connect)" % replication_login
+                    )
         finally:
             src.close()
         actions.extend(done)
         return bool(done), ", ".join(done) or None
 
     log.run("target: subscription and copy state", target_side)
-    log.run("source: holder, slot, publication, helper schema", source_side)
+    log.run("source: holder, slot, publication, helper schema, login", source_side)
     return log.changed, log.steps, actions
 
 

@@ -1,8 +1,11 @@
 """cutover_summary, smoke_summary: what state files keep of pg_cutover, pg_compare, smoke results."""
 
+import pytest
+from ansible.errors import AnsibleFilterError
 from ansible_collections.sysgenpro.odoo_migration.plugins.filter.migration import (
     FilterModule,
     cutover_summary,
+    replication_login,
     smoke_summary,
 )
 
@@ -79,3 +82,11 @@ def test_smoke_summary_says_which_proofs_passed_and_failed_even_when_the_loop_fa
     assert "secret" not in repr(smoke_summary(results))
     assert smoke_summary(None) == {}
     assert FilterModule().filters()["smoke_summary"] is smoke_summary
+
+
+def test_replication_login_names_each_direction_and_refuses_another():
+    assert replication_login("legacy-vm-1") == "odoo_migration_return_legacy_vm_1"
+    assert replication_login("Legacy.VM-1", "forward") == "odoo_migration_forward_legacy_vm_1"
+    assert len(replication_login("x" * 80, "forward")) == 63
+    with pytest.raises(AnsibleFilterError, match="direction must be one of return, forward"):
+        replication_login("legacy-vm-1", "sideways")
