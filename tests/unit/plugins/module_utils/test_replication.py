@@ -169,3 +169,32 @@ def test_step_log_records_duration_and_changed():
         ("three", 0.0, False),
     ]
     assert log.changed
+
+
+@pytest.mark.parametrize(
+    "login, problem",
+    [
+        (
+            {"name": "Odoo-Forward", "password": "x"},
+            "replication_login.name 'Odoo-Forward' is not a PostgreSQL role",
+        ),
+        ({"name": "odoo_migration_forward_vm", "password": ""}, "replication_login.password is empty"),
+    ],
+)
+def test_a_bad_replication_login_is_refused_before_any_connection(login, problem):
+    source = _pg.PgEndpoint("127.0.0.1", "acme", 1, "odoo_migration", "s", "disable")
+    with pytest.raises(rep.ReplicationError, match=problem):
+        rep.Migration(source, source.with_database("postgres"), "host=vm", replication_login=login)
+
+
+def test_the_replication_logins_password_is_redacted_from_errors():
+    source = _pg.PgEndpoint("127.0.0.1", "acme", 1, "odoo_migration", "s", "disable")
+    migration = rep.Migration(
+        source,
+        source.with_database("postgres"),
+        "host=vm",
+        replication_login={"name": "odoo_migration_forward_vm", "password": "Forward-Secret-9"},
+    )
+    with pytest.raises(rep.ReplicationError) as raised:
+        migration._fail("could not connect: password=Forward-Secret-9 rejected")
+    assert "Forward-Secret-9" not in str(raised.value)
