@@ -5,7 +5,7 @@ images) is copied local to local by both tools: a cold copy, a re-run with nothi
 and a re-run after 1 % new files. Our module also proves every file's SHA-1 (rsync does
 not), so its time includes that work; a `verify=sent` row shows the cost of the proof.
 
-Then the S3 path (destination_s3) against the lab's store (moto's S3 emulator on
+Then the S3 path (destination_s3) against the lab's store (MinIO over TLS on
 127.0.0.1:9000, `make lab-up`): a cold upload, a re-run with nothing to do and one after 1 %
 new files, each proven. There is no peer for it here (no `aws s3 sync`), so it reports
 throughput. Skipped when the store does not answer.
@@ -20,6 +20,7 @@ import json
 import os
 import random
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -95,20 +96,28 @@ def run_module(arguments):
 
 def s3_bench(work, mib, endpoint):
     """Upload a synthetic tree to the lab's S3 store: cold, no-op re-run, 1 % delta. Rows or None."""
+    state = REPO / "lab" / ".state"
+    ca_file = str(state / "tls" / "lab-ca.crt")
+    context = ssl.create_default_context(cafile=ca_file) if os.path.exists(ca_file) else None
     try:
-        urllib.request.urlopen(endpoint + "/moto-api/data.json", timeout=5).close()
-    except OSError:
+        urllib.request.urlopen(endpoint + "/minio/health/live", timeout=5, context=context).close()
+    except (OSError, ValueError):
         return None
-    secrets = REPO / "lab" / ".state" / "secrets"
-    keys = {name: (secrets / f"s3-{name}-key").read_text().strip() for name in ("access", "secret")}
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id=keys["access"], aws_secret_access_key=keys["secret"])  # fmt: skip
-    bucket = f"odoo-mig-bench-{uuid.uuid4().hex[:8]}"
+
+    def secret(name):
+        return (state / "secrets" / name).read_text().strip()
+
+    # The root makes and removes the bucket; the module signs with the filestore's own key.
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", verify=ca_file,
+                          aws_access_key_id=secret("minio-root-user"),
+                          aws_secret_access_key=secret("minio-root-password"))  # fmt: skip
+    bucket = f"odoo-filestore-bench-{uuid.uuid4().hex[:8]}"
     client.create_bucket(Bucket=bucket)
     source = work / "s3-source"
     files, total = generate(source, mib, seed=31)
     spec = {"endpoint_url": endpoint, "bucket": bucket, "prefix": "filestore/bench", "region": "us-east-1",
-            "access_key": keys["access"], "secret_key": keys["secret"]}  # fmt: skip
+            "access_key": secret("s3-filestore-access-key"), "secret_key": secret("s3-filestore-secret-key"),
+            "ca_bundle": ca_file}  # fmt: skip
     rows = []
     try:
         for case in ("cold upload", "re-run, nothing new", "re-run after 1% new files"):
@@ -128,9 +137,9 @@ def s3_bench(work, mib, endpoint):
         case = "re-run, nothing new (proof=content: every object read back)"
         rows.append({"case": case, "seconds": round(seconds, 3), "sent": 0})
     finally:
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            for entry in page.get("Contents", []):
-                client.delete_object(Bucket=bucket, Key=entry["Key"])
+        for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket):
+            for entry in page.get("Versions", []) + page.get("DeleteMarkers", []):
+                client.delete_object(Bucket=bucket, Key=entry["Key"], VersionId=entry["VersionId"])
         client.delete_bucket(Bucket=bucket)
     rows[0]["mib_per_s"] = round(total / 1048576 / rows[0]["seconds"], 1)
     return {"tree": {"files": files, "mib": round(total / 1048576)}, "rows": rows}
@@ -145,7 +154,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--mib", type=int, default=1024, help="size of the synthetic filestore")
     parser.add_argument("--s3-mib", type=int, default=256, help="size of the tree uploaded to S3 (0: skip)")
-    parser.add_argument("--s3-endpoint", default="http://127.0.0.1:9000", help="the lab's S3 store")
+    parser.add_argument("--s3-endpoint", default="https://127.0.0.1:9000", help="the lab's S3 store")
     options = parser.parse_args()
     if shutil.which("rsync") is None:
         sys.exit("rsync is missing: run `bash lab/bootstrap.sh bench`")
@@ -231,7 +240,7 @@ def main():
                 "",
                 "## Upload to S3-compatible storage (destination_s3)",
                 "",
-                f"Store: the lab's moto server (an S3 emulator, objects in memory) on 127.0.0.1, plain HTTP. "
+                f"Store: the lab's MinIO (built from its Go module, one drive) on 127.0.0.1, TLS. "
                 f"Tree: {s3['tree']['files']} files, {s3['tree']['mib']} MiB. No peer runs here "
                 "(no `aws s3 sync`); every run lists the prefix and proves each object.",
                 "",
