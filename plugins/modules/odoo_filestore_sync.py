@@ -173,8 +173,8 @@ options:
             (a C(HEAD), no data read), and reads the object back when the store keeps none (an object
             uploaded by another tool or in several parts). C(content) always reads every object back
             and hashes it.
-          - Use C(content) with a store that keeps the checksum a client sends without checking it
-            (the lab's moto emulator does so); AWS S3 checks it.
+          - Use C(content) with a store that keeps the checksum a client sends without checking it (moto's
+            emulator does so); AWS S3 and MinIO check it.
         type: str
         choices: [checksum, content]
         default: checksum
