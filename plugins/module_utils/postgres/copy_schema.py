@@ -300,36 +300,30 @@ class SchemaTransfer:
     def _client_env(self, endpoint):
         return _client.client_environment(endpoint, APPLICATION_NAME, self.client_pgpass_dir)
 
-    def restore_pre_data(self):
-        """pg_dump --section=pre-data of the source piped into psql on the target, in one
-        transaction together with the bookkeeping tables and the 'pre_data' state."""
-        if self.check_mode:
-            return self._would("restore the source's pre-data schema into the target database")
+    def _dump_section(self, section):
+        """pg_dump --section of the source, or the run fails naming pg_dump's own error."""
         with self._client_env(self.source) as env:
             dump = subprocess.run(
-                self.pg_dump_command + ["--section=pre-data", "--no-publications", "--no-subscriptions"],
+                self.pg_dump_command + ["--section=" + section, "--no-publications", "--no-subscriptions"],
                 env=env,
                 capture_output=True,
                 check=False,
             )
         if dump.returncode != 0:
             self._fail(
-                "pg_dump --section=pre-data of the source failed (exit %s): %s"
-                % (dump.returncode, dump.stderr.decode(errors="replace")[-2000:])
+                "pg_dump --section=%s of the source failed (exit %s): %s"
+                % (section, dump.returncode, dump.stderr.decode(errors="replace")[-2000:])
             )
+        return dump
+
+    def restore_pre_data(self):
+        """pg_dump --section=pre-data of the source piped into psql on the target, in one
+        transaction together with the bookkeeping tables and the 'pre_data' state."""
+        if self.check_mode:
+            return self._would("restore the source's pre-data schema into the target database")
+        dump = self._dump_section("pre-data")
         # Default privileges are post-data for pg_dump; the rest of post-data comes from the catalog.
-        with self._client_env(self.source) as env:
-            post = subprocess.run(
-                self.pg_dump_command + ["--section=post-data", "--no-publications", "--no-subscriptions"],
-                env=env,
-                capture_output=True,
-                check=False,
-            )
-        if post.returncode != 0:
-            self._fail(
-                "pg_dump --section=post-data of the source failed (exit %s): %s"
-                % (post.returncode, post.stderr.decode(errors="replace")[-2000:])
-            )
+        post = self._dump_section("post-data")
         default_privileges = _tenancy.default_privilege_lines(post.stdout.decode("utf-8", "surrogateescape"))
         text = _schema_options.strip_script(
             dump.stdout.decode("utf-8", "surrogateescape"), self.refused_options

@@ -34,6 +34,17 @@ def validate(login, option):
     return None
 
 
+def _set_login(side, verb, name, password):
+    """CREATE or ALTER the role as a replication login whose password is a SCRAM verifier made here."""
+    side.run(
+        "%s login %s" % ("creating" if verb == "CREATE" else "updating", name),
+        _sql.SQL(verb + " ROLE {} LOGIN REPLICATION PASSWORD {}").format(
+            _sql.Identifier(name), _sql.Literal(_pg.scram_verifier(password))
+        ),
+        secret=True,
+    )
+
+
 def ensure_replication_login(side, name, password, option="return_login", check_mode=False):
     """A path's own login on its publisher, allowed to connect to this database. Returns what changed
     ([] when nothing); in check mode, what would change, and nothing is written."""
@@ -49,13 +60,7 @@ def ensure_replication_login(side, name, password, option="return_login", check_
     if role is None:
         if check_mode:
             return ["login %s would be created" % name, "login %s would be allowed to connect" % name]
-        side.run(
-            "creating login %s" % name,
-            _sql.SQL("CREATE ROLE {} LOGIN REPLICATION PASSWORD {}").format(
-                ident, _sql.Literal(_pg.scram_verifier(password))
-            ),
-            secret=True,
-        )
+        _set_login(side, "CREATE", name, password)
         side.run(
             "marking login %s" % name,
             _sql.SQL("COMMENT ON ROLE {} IS {}").format(ident, _sql.Literal(REPLICATION_LOGIN_COMMENT)),
@@ -73,13 +78,7 @@ def ensure_replication_login(side, name, password, option="return_login", check_
             done.append("login %s %s" % (name, "would be updated" if check_mode else "updated"))
             if check_mode:
                 return done
-            side.run(
-                "updating login %s" % name,
-                _sql.SQL("ALTER ROLE {} LOGIN REPLICATION PASSWORD {}").format(
-                    ident, _sql.Literal(_pg.scram_verifier(password))
-                ),
-                secret=True,
-            )
+            _set_login(side, "ALTER", name, password)
     if not side.one(
         "reading CONNECT of %s" % name,
         "SELECT has_database_privilege(%s, current_database(), 'CONNECT') AS ok",

@@ -79,6 +79,18 @@ def policy(buckets):
     }
 
 
+def s3_client(endpoint, ca_file, access_key, secret_key):
+    return boto3.client(
+        "s3",
+        endpoint_url="https://" + endpoint,
+        region_name=REGION,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        verify=ca_file,
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
+    )
+
+
 def normalized(document):
     """A policy as a comparable value: the server returns its lists in an order of its own."""
 
@@ -100,15 +112,7 @@ def main(endpoint, ca_file, secrets_dir):
         secure=True,
         http_client=urllib3.PoolManager(ca_certs=ca_file, cert_reqs="CERT_REQUIRED"),
     )
-    s3 = boto3.client(
-        "s3",
-        endpoint_url="https://" + endpoint,
-        region_name=REGION,
-        aws_access_key_id=root_user,
-        aws_secret_access_key=root_password,
-        verify=ca_file,
-        config=Config(s3={"addressing_style": "path"}),
-    )
+    s3 = s3_client(endpoint, ca_file, root_user, root_password)
     created = []
     existing = {bucket["Name"] for bucket in s3.list_buckets().get("Buckets", [])}
     for purpose, (user, buckets) in sorted(PURPOSES.items()):
@@ -151,15 +155,7 @@ def main(endpoint, ca_file, secrets_dir):
 
 def key_works(endpoint, ca_file, user, secret, bucket):
     """The user's key, as kept in the secrets directory, signs requests the store accepts."""
-    client = boto3.client(
-        "s3",
-        endpoint_url="https://" + endpoint,
-        region_name=REGION,
-        aws_access_key_id=user,
-        aws_secret_access_key=secret,
-        verify=ca_file,
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
-    )
+    client = s3_client(endpoint, ca_file, user, secret)
     try:
         client.list_objects_v2(Bucket=bucket, MaxKeys=1)
     except ClientError:
