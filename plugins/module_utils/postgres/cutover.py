@@ -55,9 +55,9 @@ from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.
     redact_conninfo,
 )
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.replication_logins import (
-    REPLICATION_LOGIN_COMMENT,
     drop_replication_login,
     ensure_replication_login,
+    is_replication_login,
 )
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres.replication_logins import (
     validate as validate_login,
@@ -72,7 +72,6 @@ except ImportError:  # reported through _pg.HAS_PSYCOPG
     _sql = None
 
 APPLICATION_NAME = "odoo_migration_cutover"
-# The comment that marks a login created for a return path (finalize drops only those).
 # Key of the session advisory lock that keeps two cutovers of one database apart.
 CUTOVER_LOCK = "odoo_migration:cutover"
 # The holders of the fence instant's snapshots (pg_compare imports and then ends them).
@@ -1844,12 +1843,7 @@ def run_finalize(
         # The return paths' logins, once their subscriptions are gone (only those marked as ours).
         for side in (src, tgt):
             for login in replication_logins:
-                if side.one(
-                    "reading login %s" % login,
-                    "SELECT 1 AS x FROM pg_roles r WHERE r.rolname = %s"
-                    " AND shobj_description(r.oid, 'pg_authid') = %s",
-                    (login, REPLICATION_LOGIN_COMMENT),
-                ):
+                if is_replication_login(side, login):
                     plan.append(("login", login, side, None))
         for kind, path, side, other in plan:
             what = dict(

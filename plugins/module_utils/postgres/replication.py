@@ -481,18 +481,12 @@ def remove(
                 done.append("drop helper schema")
                 if not check_mode:
                     src.execute("DROP SCHEMA %s CASCADE" % quote_ident(HELPER_SCHEMA))
-            if replication_login and _one(
-                src,
-                "SELECT 1 AS x FROM pg_roles r"
-                " WHERE r.rolname = %s AND shobj_description(r.oid, 'pg_authid') = %s",
-                (replication_login, _logins.REPLICATION_LOGIN_COMMENT),
-            ):
+            side = Side("source", source, src, [])
+            if replication_login and _logins.is_replication_login(side, replication_login):
                 if check_mode:
                     done.append("drop login %s" % replication_login)
                 else:
-                    outcome = _logins.drop_replication_login(
-                        Side("source", source, src, []), replication_login
-                    )
+                    outcome = _logins.drop_replication_login(side, replication_login)
                     done.append(
                         "drop login %s" % replication_login
                         if outcome == "dropped"

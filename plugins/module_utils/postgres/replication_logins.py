@@ -34,6 +34,18 @@ def validate(login, option):
     return None
 
 
+def is_replication_login(side, name):
+    """Whether role name exists on side and carries this migration's mark (only those are dropped)."""
+    return bool(
+        side.one(
+            "reading login %s" % name,
+            "SELECT 1 AS x FROM pg_roles r"
+            " WHERE r.rolname = %s AND shobj_description(r.oid, 'pg_authid') = %s",
+            (name, REPLICATION_LOGIN_COMMENT),
+        )
+    )
+
+
 def _set_login(side, verb, name, password):
     """CREATE or ALTER the role as a replication login whose password is a SCRAM verifier made here."""
     side.run(
@@ -102,12 +114,7 @@ def ensure_replication_login(side, name, password, option="return_login", check_
 def drop_replication_login(side, name):
     """Let a path's login go from this database, and drop it when no other database grants
     it anything. Returns 'dropped', 'kept' (another database still grants it) or None (absent or not ours)."""
-    role = side.one(
-        "reading login %s" % name,
-        "SELECT shobj_description(r.oid, 'pg_authid') AS comment FROM pg_roles r WHERE r.rolname = %s",
-        (name,),
-    )
-    if role is None or role["comment"] != REPLICATION_LOGIN_COMMENT:
+    if not is_replication_login(side, name):
         return None
     database = side.one("reading the database", "SELECT current_database() AS name")["name"]
     side.run(
