@@ -48,10 +48,10 @@ discover: setup
 	@cat migration-state/reports/discover-*.md
 
 # A whole wave (default wave1): discover, containerize, replicate, cut over; the wave report printed.
-# The lab consents to the restart of each VM's PostgreSQL that wal_level=logical needs.
+# The lab consents to the one restart of each VM's PostgreSQL that archiving and wal_level=logical need.
 DEMO_WAVE ?= wave1
 wave: setup
-	$(PLAYBOOK) playbooks/wave.yml -e wave=$(DEMO_WAVE) -e pg_replicate_allow_restart=true
+	$(PLAYBOOK) playbooks/wave.yml -e wave=$(DEMO_WAVE) -e odoo_migration_allow_restart=true
 	@cat migration-state/reports/wave-$(DEMO_WAVE).md
 
 lint: setup

@@ -7,113 +7,33 @@ changes nothing. The VM's PostgreSQL settings and pgBackRest's configuration are
 import json
 import time
 
-import boto3
-import psycopg
 import pytest
 import yaml
-from conftest import LEGACY_VMS, STATE_DIR, ansible_adhoc, lab_secret, run_playbook, vms_of_variant
-
-HOST = vms_of_variant("packaged")[0]
-SETTINGS = ("archive_mode", "archive_command", "wal_level")
-CONFIG = "/etc/pgbackrest/pgbackrest.conf"
-SECRETS = "/etc/pgbackrest/conf.d/odoo-migration-secrets.conf"
+from backup_lab import (
+    BUCKET,
+    CONFIG,
+    HOST,
+    SECRETS,
+    discovered_state,
+    failures,
+    file_on_vm,
+    on_vm,
+    put_the_vm_back,
+    server_settings,
+    source,
+    store,
+)
+from backup_lab import playbook as run_phase
+from conftest import STATE_DIR, lab_secret
 
 
 def playbook(state_dir, *extra):
-    return run_playbook(
-        "baseline.yml", "--limit", HOST, "-e", f"odoo_migration_state_dir={state_dir}", *extra, timeout=1200
-    )
-
-
-def failures(report):
-    found = []
-    for play in report["plays"]:
-        for task in play["tasks"]:
-            result = task["hosts"].get(HOST, {})
-            if result.get("failed"):
-                found.append(result.get("msg", ""))
-    return found
-
-
-def source():
-    password, _mode = lab_secret(f"{HOST}-source-postgres-password")
-    return psycopg.connect(
-        host="127.0.0.1",
-        port=LEGACY_VMS[HOST]["lab_pg_host_port"],
-        user="odoo_migration",
-        password=password,
-        dbname="postgres",
-        autocommit=True,
-    )
-
-
-def server_settings():
-    with source() as connection:
-        rows = connection.execute(
-            "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", (list(SETTINGS),)
-        ).fetchall()
-    return dict(rows)
-
-
-def on_vm(command, become_user=None):
-    result = ansible_adhoc(HOST, "ansible.builtin.command", command, become_user=become_user, become=True)[
-        HOST
-    ]
-    return result
-
-
-def file_on_vm(path):
-    return ansible_adhoc(HOST, "ansible.builtin.stat", f"path={path}", become=True)[HOST]["stat"]
-
-
-def store():
-    return boto3.client(
-        "s3",
-        endpoint_url="https://127.0.0.1:9000",
-        region_name="us-east-1",
-        aws_access_key_id=lab_secret("minio-root-user")[0],
-        aws_secret_access_key=lab_secret("minio-root-password")[0],
-        verify=str(STATE_DIR / "tls" / "lab-ca.crt"),
-    )
-
-
-def empty_repository():
-    client = store()
-    paginator = client.get_paginator("list_object_versions")
-    for page in paginator.paginate(Bucket="odoo-backups", Prefix=f"{HOST}/"):
-        for entry in page.get("Versions", []) + page.get("DeleteMarkers", []):
-            client.delete_object(Bucket="odoo-backups", Key=entry["Key"], VersionId=entry["VersionId"])
-
-
-def put_the_vm_back():
-    with source() as connection:
-        for name in SETTINGS:
-            connection.execute(f"ALTER SYSTEM RESET {name}")
-    ansible_adhoc(
-        HOST, "ansible.builtin.systemd_service", "name=postgresql@17-main state=restarted", become=True
-    )
-    for path in (CONFIG, SECRETS):
-        ansible_adhoc(HOST, "ansible.builtin.file", f"path={path} state=absent", become=True)
-    for timer in ("full", "diff"):
-        ansible_adhoc(
-            HOST,
-            "ansible.builtin.systemd_service",
-            f"name=pgbackrest-backup-{timer}.timer state=stopped enabled=false",
-            become=True,
-        )
-    empty_repository()
+    return run_phase("baseline.yml", state_dir, *extra)
 
 
 @pytest.fixture(scope="module")
 def discovered(tmp_path_factory):
-    state_dir = tmp_path_factory.mktemp("baseline-state")
-    rc, report, _output = run_playbook(
-        "discover.yml", "--limit", HOST, "-e", f"odoo_migration_state_dir={state_dir}"
-    )
-    assert rc == 0, report
-    # A VM left configured by an interrupted run starts as a legacy VM again.
-    put_the_vm_back()
-    yield state_dir
+    yield discovered_state(tmp_path_factory, "baseline-state")
     put_the_vm_back()
 
 
@@ -190,11 +110,9 @@ def test_with_consent_the_vm_archives_and_is_backed_up_encrypted(discovered):
         assert value not in output
 
     # What the store holds is encrypted: the manifest does not read as pgBackRest's plain INI.
-    keys = [
-        item["Key"] for item in store().list_objects_v2(Bucket="odoo-backups", Prefix=f"{HOST}/")["Contents"]
-    ]
+    keys = [item["Key"] for item in store().list_objects_v2(Bucket=BUCKET, Prefix=f"{HOST}/")["Contents"]]
     manifest = next(key for key in keys if key.endswith("backup.manifest"))
-    body = store().get_object(Bucket="odoo-backups", Key=manifest)["Body"].read()
+    body = store().get_object(Bucket=BUCKET, Key=manifest)["Body"].read()
     assert b"[backup]" not in body and b"backup-label" not in body
 
     for timer in ("full", "diff"):

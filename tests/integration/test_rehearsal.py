@@ -87,7 +87,7 @@ def rehearsed(tmp_path_factory):
     options = ("-e", "wave=wave1", "-e", f"odoo_migration_state_dir={state}")
     try:
         for phase in ("discover.yml", "containerize.yml", "replicate.yml"):
-            rc, _report, output = run_playbook(phase, *options, "-e", "pg_replicate_allow_restart=true")
+            rc, _report, output = run_playbook(phase, *options, "-e", "odoo_migration_allow_restart=true")
             assert rc == 0, f"{phase}: {output[-3000:]}"
         # containerize again, nothing changed since: the images are neither rebuilt nor scanned again.
         rc, again, output = run_playbook("containerize.yml", *options)
@@ -111,7 +111,7 @@ def rehearsed(tmp_path_factory):
         # The wave in check mode on hosts that are replicated and not moved: it plans the whole move.
         files_before = _state_files(state)
         check_rc, check_report, check_output = run_playbook(
-            "wave.yml", *options, "--check", "-e", "pg_replicate_allow_restart=true"
+            "wave.yml", *options, "--check", "-e", "odoo_migration_allow_restart=true"
         )
         files_after = _state_files(state)
         time.sleep(2)

@@ -166,7 +166,7 @@ def wave(tmp_path_factory):
         "-e",
         "wave=wave1",
         "-e",
-        "pg_replicate_allow_restart=true",
+        "odoo_migration_allow_restart=true",
         "-e",
         f"odoo_migration_state_dir={state}",
         timeout=1500,

@@ -205,7 +205,42 @@ def test_the_wave_report_shows_a_rollback_whose_last_proof_failed(tmp_path):
     report = render_wave_report(tmp_path, ["vm-a", "vm-b"])
     assert "| vm-a | rolled_back_unproven |" in report
     assert "| 42.5 |" in report
-    assert "Moved: 1; rolled back: 0; failed without a proven rollback: 1; hosts: 2." in report
+    assert (
+        "Moved: 1; rolled back: 0; failed without a proven rollback: 1; "
+        "held back (restore drill): 0; hosts: 2." in report
+    )
     assert "Failed step: switch | Smoke-test each database on the web container" in report
     assert "Rolled back, not proven: " + failed in report
     assert "| acme | health | login | login: refused / retried |" in report
+
+
+def test_the_report_says_why_a_host_was_held_back_and_shows_each_drill(tmp_path):
+    """A host held back by the restore-drill gate is counted apart and its reason and next step printed."""
+    reason = (
+        "vm-a was never restore-drilled; its tier allows 24 h. Nothing was moved: run "
+        "ansible-playbook sysgenpro.odoo_migration.drill -e wave=vm-a, then the cutover again"
+    )
+    (tmp_path / "vm-a").mkdir()
+    (tmp_path / "vm-a/app_cutover.yml").write_text(
+        yaml.safe_dump({"outcome": "held_back", "failure": reason})
+    )
+    (tmp_path / "vm-b").mkdir()
+    (tmp_path / "vm-b/app_cutover.yml").write_text(yaml.safe_dump({"outcome": "moved", "failure": ""}))
+    drill = {
+        "passed": True,
+        "finished_at": "2026-12-07T10:00:00Z",
+        "problems": [],
+        "backup_set": "20261207-095500F",
+        "target": "odoo-migration-drill-20261207T095900Z",
+        "restore_seconds": 4.5,
+        "recovery_seconds": 1.4,
+        "checks_seconds": 2.0,
+        "recovery_point": {"time": "2026-12-07T09:59:00.1Z", "source": "last_replayed_transaction"},
+    }
+    (tmp_path / "vm-b/restore_drill.yml").write_text(yaml.safe_dump(drill))
+    report = render_wave_report(tmp_path, ["vm-a", "vm-b"])
+    assert "| vm-a | held_back | none |" in report
+    assert "| vm-b | moved | passed 2026-12-07T10:00:00Z, restore 4.5 s + recovery 1.4 s |" in report
+    assert "held back (restore drill): 1; hosts: 2." in report
+    assert "Held back from the cutover: " + reason in report
+    assert "recovery point 2026-12-07T09:59:00.1Z (last_replayed_transaction)" in report

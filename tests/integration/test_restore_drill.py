@@ -1,0 +1,122 @@
+"""Restore drills on a lab VM, after the backup baseline: a point in time brought back exactly, the drill
+role's restore point compared table by table, a drill that does not fit the disk, and the gate that holds
+a VM without a passing drill back from a wave's cutover.
+"""
+
+import datetime
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from backup_lab import HOST, discovered_state, failures, file_on_vm, playbook, put_the_vm_back, source
+from conftest import ansible_adhoc
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".build" / "collections"))
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.audit.journal import read_journal  # noqa: E402
+
+SCRATCH = "/var/lib/postgresql/odoo-migration-drill"
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    state_dir = discovered_state(tmp_path_factory, "drill-state")
+    rc, report, _output = playbook("baseline.yml", state_dir, "-e", "odoo_migration_allow_restart=true")
+    assert rc == 0, failures(report)
+    yield state_dir
+    with source("acme") as connection:
+        connection.execute("DROP TABLE IF EXISTS drill_canary, drill_victim")
+    put_the_vm_back()
+
+
+def archived_now():
+    """Switch WAL and wait until the archiver has the segment: a restore can then replay up to here."""
+    with source() as connection:
+        segment = connection.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()[0]
+        for _attempt in range(120):
+            last = connection.execute("SELECT last_archived_wal FROM pg_stat_archiver").fetchone()[0] or ""
+            if last[8:] >= segment[8:]:
+                return
+            time.sleep(0.5)
+    pytest.fail(f"segment {segment} was not archived")
+
+
+def drill(**args):
+    return ansible_adhoc(
+        HOST, "sysgenpro.odoo_migration.pg_restore_drill", json.dumps(args), become_user="postgres"
+    )[HOST]
+
+
+def test_a_drill_to_a_point_in_time_brings_back_the_canary_and_not_the_change(baseline):
+    with source("acme") as connection:
+        connection.execute("CREATE TABLE drill_victim AS SELECT generate_series(1, 100) AS id")
+        connection.execute("CREATE TABLE drill_canary (id serial PRIMARY KEY, note text NOT NULL)")
+        before_canary = connection.execute("SELECT clock_timestamp()").fetchone()[0]
+        connection.execute("INSERT INTO drill_canary (note) VALUES ('committed before the recorded time')")
+        recorded = connection.execute("SELECT clock_timestamp()").fetchone()[0]
+        time.sleep(1)
+        # The destructive change, after the recorded time.
+        connection.execute("DROP TABLE drill_victim")
+        connection.execute("INSERT INTO drill_canary (note) VALUES ('committed after the recorded time')")
+    archived_now()
+
+    result = drill(
+        stanza=HOST,
+        target="time",
+        target_time=recorded.isoformat(),
+        expected_row_counts={"acme": {"public.drill_canary": 1, "public.drill_victim": 100}},
+    )
+    assert result.get("passed"), result.get("msg")
+    assert result["row_counts"]["acme"]["public.drill_canary"] == 1
+    assert result["row_counts"]["acme"]["public.drill_victim"] == 100
+    point = result["recovery_point"]
+    reached = datetime.datetime.fromisoformat(point["time"].replace("Z", "+00:00"))
+    assert point["source"] == "last_replayed_transaction"
+    assert before_canary <= reached <= recorded, (before_canary, reached, recorded)
+    assert point["timeline"] == 2
+    assert result["amcheck"]["ok"] and result["databases"]["acme"]["read_error"] is None
+    assert result["restore_seconds"] > 0 and result["recovery_seconds"] > 0
+    assert not file_on_vm(SCRATCH)["exists"]
+
+
+def test_the_drill_role_compares_every_table_at_its_restore_point_and_records_it(baseline):
+    rc, report, _output = playbook("drill.yml", baseline)
+    assert rc == 0, failures(report)
+    record = yaml.safe_load((baseline / HOST / "restore_drill.yml").read_text())
+    assert record["passed"] and record["problems"] == []
+    assert record["target"].startswith("odoo-migration-drill-")
+    assert (
+        record["databases"]["acme"]["tables"] > 100 and record["databases"]["acme"]["count_differences"] == {}
+    )
+    assert record["amcheck_ok"] is True
+    # Writers waited only for the instant of the restore point.
+    assert 0 <= record["writers_held_seconds"] < 2
+    drills = [
+        entry["details"][0]["restore_drill"]
+        for entry in read_journal(str(baseline / HOST / "journal.jsonl"))
+        if entry.get("module") == "sysgenpro.odoo_migration.pg_restore_drill" and entry.get("details")
+    ]
+    assert drills and drills[-1]["passed"] and drills[-1]["backup_set"] == record["backup_set"]
+
+
+def test_a_drill_that_does_not_fit_restores_nothing_and_the_wave_holds_the_vm_back(baseline):
+    too_much = "restore_drill_scratch_reserve_mb=100000000"
+    rc, report, _output = playbook("drill.yml", baseline, "-e", too_much)
+    assert rc != 0
+    (message,) = failures(report)
+    assert "does not fit on the disk" in message and "Nothing was restored" in message
+    assert not file_on_vm(SCRATCH)["exists"]
+    assert yaml.safe_load((baseline / HOST / "restore_drill.yml").read_text())["passed"] is False
+
+    # In a wave, a VM whose drill fails goes no further: no image, no replication, no cutover.
+    rc, report, _output = playbook("wave.yml", baseline, "-e", too_much, "-e", f"wave={HOST}", timeout=900)
+    assert rc != 0
+    app = yaml.safe_load((baseline / HOST / "app_cutover.yml").read_text())
+    assert app["outcome"] == "held_back"
+    assert "does not fit on the disk" in app["failure"]
+    assert f"ansible-playbook sysgenpro.odoo_migration.drill -e wave={HOST}" in app["failure"]
+    assert not (baseline / HOST / "image.yml").exists()
+    text = (baseline / "reports" / f"wave-{HOST}.md").read_text()
+    assert "Held back from the cutover: " in text and "held back (restore drill): 1" in text
