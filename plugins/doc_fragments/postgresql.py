@@ -88,3 +88,46 @@ options:
         type: int
         default: 10
 """
+
+    # The source server of the modules that act on the whole server rather than one database
+    # (_pg.endpoint_options(False, database_default="postgres")).
+    SERVER = r"""
+options:
+  source:
+    description:
+      - How the node that runs the module connects to the legacy server, as the migration's login (a
+        superuser).
+    type: dict
+    required: true
+    suboptions:
+      host:
+        description: Host name or address of the server.
+        type: str
+        required: true
+      port:
+        description: TCP port.
+        type: int
+        default: 5432
+      user:
+        description: Login role.
+        type: str
+        default: postgres
+      password:
+        description:
+          - Password of O(source.user). Omit it to let libpq use C(PGPASSWORD) or C(~/.pgpass).
+          - Never shown in output or error messages.
+        type: str
+      database:
+        description: The database the module's server-wide statements run in.
+        type: str
+        default: postgres
+      sslmode:
+        description: libpq C(sslmode).
+        type: str
+        default: prefer
+        choices: [disable, allow, prefer, require, verify-ca, verify-full]
+      connect_timeout:
+        description: Seconds to wait for the connection.
+        type: int
+        default: 10
+"""

@@ -26,10 +26,6 @@ description:
 author:
   - sysgenpro platform engineering (@sysgenpro)
 options:
-  stanza:
-    description: The stanza's name.
-    type: str
-    required: true
   max_backup_age_hours:
     description: The newest backup may be at most this old.
     type: float
@@ -51,14 +47,8 @@ options:
     description: Fail when a check fails (the result still carries every check).
     type: bool
     default: true
-  config:
-    description: The pgBackRest configuration file; default pgBackRest's own.
-    type: path
-  pgbackrest:
-    description: The pgBackRest executable.
-    type: path
-    default: pgbackrest
 extends_documentation_fragment:
+  - sysgenpro.odoo_migration.pgbackrest
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -133,15 +123,12 @@ _ARCHIVED = re.compile(r"WAL segment (?P<segment>[0-9A-F]{24}) successfully arch
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            stanza=dict(type="str", required=True),
+        argument_spec=_pgbackrest.argument_spec(
             max_backup_age_hours=dict(type="float", default=26),
             max_full_age_hours=dict(type="float", default=192),
             archive_check=dict(type="bool", default=True),
             verify=dict(type="bool", default=True),
             fail_on_problem=dict(type="bool", default=True),
-            config=dict(type="path"),
-            pgbackrest=dict(type="path", default="pgbackrest"),
         ),
         supports_check_mode=True,
     )
@@ -156,20 +143,7 @@ def main():
         archived_segment=None,
         verify_status=None,
     )
-
-    def run(action, options=(), allow_failure=False):
-        argv = _pgbackrest.command(
-            params["pgbackrest"], params["stanza"], action, params["config"], None, options
-        )
-        rc, out, err = module.run_command(argv)
-        if rc != 0 and not allow_failure:
-            failure = _pgbackrest.explain_failure(rc, out, err)
-            module.fail_json(
-                msg="%s (stanza %s): %s. %s"
-                % (failure.problem, params["stanza"], failure.detail, failure.fix),
-                **result,
-            )
-        return rc, out, err
+    run = _pgbackrest.runner(module, result)
 
     archived = None
     if params["archive_check"] and not module.check_mode:

@@ -23,23 +23,12 @@ description:
 author:
   - sysgenpro platform engineering (@sysgenpro)
 options:
-  stanza:
-    description: The stanza's name.
-    type: str
-    required: true
-  config:
-    description: The pgBackRest configuration file to use; default pgBackRest's own.
-    type: path
   config_include_path:
     description: The directory of extra configuration files (the repository's key and passphrase).
     type: path
   endpoint:
     description: The store's address, named in error messages only.
     type: str
-  pgbackrest:
-    description: The pgBackRest executable.
-    type: path
-    default: pgbackrest
   io_timeout:
     description:
       - Seconds pgBackRest waits for the store while this module asks it (C(--io-timeout)); pgBackRest
@@ -47,6 +36,7 @@ options:
     type: int
     default: 10
 extends_documentation_fragment:
+  - sysgenpro.odoo_migration.pgbackrest
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -117,12 +107,9 @@ from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.backup im
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            stanza=dict(type="str", required=True),
-            config=dict(type="path"),
+        argument_spec=_pgbackrest.argument_spec(
             config_include_path=dict(type="path"),
             endpoint=dict(type="str"),
-            pgbackrest=dict(type="path", default="pgbackrest"),
             io_timeout=dict(type="int", default=10),
         ),
         supports_check_mode=True,
@@ -139,30 +126,11 @@ def main():
         problem=None,
         fix=None,
     )
-
-    def run(action, options=()):
-        argv = _pgbackrest.command(
-            params["pgbackrest"],
-            params["stanza"],
-            action,
-            params["config"],
-            params["config_include_path"],
-            options,
-        )
-        rc, out, err = module.run_command(argv)
-        if rc != 0:
-            failure = _pgbackrest.explain_failure(rc, out, err, params["endpoint"])
-            result.update(problem=failure.problem, fix=failure.fix)
-            module.fail_json(
-                msg="%s (stanza %s): %s. %s"
-                % (failure.problem, params["stanza"], failure.detail, failure.fix),
-                **result,
-            )
-        return out
+    run = _pgbackrest.runner(module, result, params["config_include_path"], params["endpoint"])
 
     # A store that does not answer is retried by pgBackRest for minutes at its default timeout.
     probe = ["--output=json", "--io-timeout=%d" % params["io_timeout"]]
-    info = _pgbackrest.parse_info(run("info", probe), params["stanza"])
+    info = _pgbackrest.parse_info(run("info", probe)[1], params["stanza"])
     status = info.get("status") or {}
     result.update(
         status_code=status.get("code"),
@@ -174,7 +142,7 @@ def main():
         result.update(changed=True, created=True)
         if not module.check_mode:
             run("stanza-create", ["--log-level-console=warn"])
-            info = _pgbackrest.parse_info(run("info", ["--output=json"]), params["stanza"])
+            info = _pgbackrest.parse_info(run("info", ["--output=json"])[1], params["stanza"])
             result["cipher"] = info.get("cipher")
     elif result["status_code"] not in (_pgbackrest.STATUS_OK, _pgbackrest.STATUS_NO_BACKUP):
         failure = _pgbackrest.explain_repository_status(info, params["endpoint"])

@@ -30,10 +30,6 @@ description:
 author:
   - sysgenpro platform engineering (@sysgenpro)
 options:
-  stanza:
-    description: The stanza to restore from.
-    type: str
-    required: true
   target:
     description:
       - C(latest) replays every archived WAL segment after the newest backup; C(immediate) stops as soon
@@ -84,14 +80,8 @@ options:
     description: Fail when the drill finds a problem (the result still carries everything found).
     type: bool
     default: true
-  config:
-    description: The pgBackRest configuration file; default pgBackRest's own.
-    type: path
-  pgbackrest:
-    description: The pgBackRest executable.
-    type: path
-    default: pgbackrest
 extends_documentation_fragment:
+  - sysgenpro.odoo_migration.pgbackrest
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -216,8 +206,7 @@ def parse_target_time(module, text):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            stanza=dict(type="str", required=True),
+        argument_spec=_pgbackrest.argument_spec(
             target=dict(type="str", choices=list(_drill.TARGET_TYPES), default="latest"),
             target_time=dict(type="str"),
             target_name=dict(type="str"),
@@ -229,8 +218,6 @@ def main():
             timeout=dict(type="int", default=1800),
             amcheck=dict(type="bool", default=True),
             fail_on_problem=dict(type="bool", default=True),
-            config=dict(type="path"),
-            pgbackrest=dict(type="path", default="pgbackrest"),
         ),
         required_if=[("target", "time", ["target_time"]), ("target", "name", ["target_name"])],
         supports_check_mode=True,

@@ -24,39 +24,6 @@ description:
 author:
   - sysgenpro platform engineering (@sysgenpro)
 options:
-  source:
-    description: How the controller reaches the server, as a superuser (C(pg_create_restore_point)).
-    type: dict
-    required: true
-    suboptions:
-      host:
-        description: Host name or address of the server.
-        type: str
-        required: true
-      port:
-        description: TCP port.
-        type: int
-        default: 5432
-      user:
-        description: Login role (a superuser).
-        type: str
-        default: postgres
-      password:
-        description: Password of O(source.user). Never shown in output or error messages.
-        type: str
-      database:
-        description: The database the archiver's statistics are read from.
-        type: str
-        default: postgres
-      sslmode:
-        description: libpq C(sslmode).
-        type: str
-        default: prefer
-        choices: [disable, allow, prefer, require, verify-ca, verify-full]
-      connect_timeout:
-        description: Seconds to wait for the connection.
-        type: int
-        default: 10
   databases:
     description: The databases whose tables are counted.
     type: list
@@ -77,6 +44,7 @@ options:
 requirements:
   - psycopg >= 3.1 on the node that runs the module
 extends_documentation_fragment:
+  - sysgenpro.odoo_migration.postgresql.server
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:

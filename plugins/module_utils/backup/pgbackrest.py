@@ -258,3 +258,38 @@ def baseline_checks(info, verify, now, max_backup_age_hours, max_full_age_hours,
             }
         )
     return checks
+
+
+def argument_spec(**options):
+    """The options of every backup module (doc fragment sysgenpro.odoo_migration.pgbackrest) and its own."""
+    spec = dict(
+        stanza=dict(type="str", required=True),
+        config=dict(type="path"),
+        pgbackrest=dict(type="path", default="pgbackrest"),
+    )
+    spec.update(options)
+    return spec
+
+
+def runner(module, result, include_path=None, endpoint=None):
+    """run(action, options=(), allow_failure=False) -> (rc, stdout, stderr) for the module's stanza; a
+    failure it does not allow ends the module with what is wrong and what to do."""
+    params = module.params
+
+    def run(action, options=(), allow_failure=False):
+        argv = command(
+            params["pgbackrest"], params["stanza"], action, params["config"], include_path, options
+        )
+        rc, out, err = module.run_command(argv)
+        if rc != 0 and not allow_failure:
+            failure = explain_failure(rc, out, err, endpoint)
+            if "problem" in result:
+                result.update(problem=failure.problem, fix=failure.fix)
+            module.fail_json(
+                msg="%s (stanza %s): %s. %s"
+                % (failure.problem, params["stanza"], failure.detail, failure.fix),
+                **result,
+            )
+        return rc, out, err
+
+    return run

@@ -1,6 +1,8 @@
 """Give the lab's MinIO its buckets and one least-privilege key per purpose, idempotently.
 
-usage: object_store_setup.py ENDPOINT CA_FILE SECRETS_DIR
+usage: object_store_setup.py ENDPOINT CA_FILE SECRETS_DIR [--empty BUCKET]
+With --empty, every version of every object in BUCKET is removed instead (the lab's reset of the
+backup repositories, whose passphrases go with the wave's other secrets).
 ENDPOINT is host:port (TLS, verified with CA_FILE). The root credentials are read from
 SECRETS_DIR/minio-root-user and minio-root-password; each purpose's key is SECRETS_DIR/
 s3-<purpose>-access-key and s3-<purpose>-secret-key (the secret generated once, mode 0600).
@@ -163,7 +165,25 @@ def key_works(endpoint, ca_file, user, secret, bucket):
     return True
 
 
+def empty(endpoint, ca_file, secrets_dir, bucket):
+    s3 = s3_client(
+        endpoint,
+        ca_file,
+        read(os.path.join(secrets_dir, "minio-root-user")),
+        read(os.path.join(secrets_dir, "minio-root-password")),
+    )
+    removed = 0
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        for entry in page.get("Versions", []) + page.get("DeleteMarkers", []):
+            s3.delete_object(Bucket=bucket, Key=entry["Key"], VersionId=entry["VersionId"])
+            removed += 1
+    print(json.dumps({"changed": removed > 0, "removed": removed}))
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
+    if len(sys.argv) == 6 and sys.argv[4] == "--empty":
+        empty(*sys.argv[1:4], sys.argv[5])
+    elif len(sys.argv) == 4:
+        main(*sys.argv[1:])
+    else:
         sys.exit(__doc__)
-    main(*sys.argv[1:])
