@@ -22,7 +22,9 @@ description:
     it needs C(tar), GNU C(find), C(xargs) and C(sha1sum) there, and C(sudo -n) with
     O(destination_ssh.become).
   - Or uploads a directory of this host to S3-compatible object storage through boto3
-    (O(destination_s3)), in parallel, each object with the SHA-1 its name promises, and proves every
+    (O(destination_s3), exclusive with O(destination_path), O(source_ssh) and O(owner)); the delta comes
+    from listing the keys and sizes under the prefix; in parallel, each object with the SHA-1 its name
+    promises, and proves every
     object by the SHA-1 checksum the store keeps (C(HeadObject) with C(ChecksumMode=ENABLED)) or by
     reading it back (O(destination_s3.proof)).
   - Odoo's filestore is content-addressed (C(<sha1[:2]>/<sha1>)) and files are never rewritten in
@@ -37,6 +39,7 @@ author:
 requirements:
   - boto3 (only for O(destination_s3))
 extends_documentation_fragment:
+  - sysgenpro.odoo_migration.object_storage
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -120,64 +123,6 @@ options:
         type: list
         elements: str
         default: []
-  destination_s3:
-    description:
-      - S3-compatible object storage that receives the directory O(source_path) of this host, one object
-        per file under O(destination_s3.prefix). Needs boto3 on this host.
-      - The delta comes from listing the keys and sizes under the prefix. Every upload is a single
-        C(PutObject) carrying the SHA-1 that the file's name promises, so a store that checks checksums
-        refuses wrong bytes; files over 5 GiB (one PUT's limit) are refused.
-      - Exclusive with O(destination_path), O(source_ssh) and O(owner).
-    type: dict
-    suboptions:
-      endpoint_url:
-        description: URL of the store (such as C(https://minio.example:9000)); omit it for AWS S3.
-        type: str
-      bucket:
-        description: The bucket; it must exist.
-        type: str
-        required: true
-      prefix:
-        description: Key prefix of the filestore (such as C(filestore/acme)); empty for the bucket's root.
-        type: str
-        default: ""
-      region:
-        description: Region of the bucket.
-        type: str
-      access_key:
-        description: Access key ID; omit it to use boto3's usual sources (environment, profile, role).
-        type: str
-      secret_key:
-        description: Secret access key. Never logged nor returned.
-        type: str
-      session_token:
-        description: Session token of temporary credentials.
-        type: str
-      validate_certs:
-        description: Check the store's TLS certificate; prefer O(destination_s3.ca_bundle) to turning it off.
-        type: bool
-        default: true
-      ca_bundle:
-        description: CA bundle that signed the store's certificate (a private CA).
-        type: path
-      addressing_style:
-        description:
-          - C(path) (C(endpoint/bucket/key), works with every compatible store) or C(virtual)
-            (C(bucket.endpoint)).
-        type: str
-        choices: [path, virtual]
-        default: path
-      proof:
-        description:
-          - How each object's SHA-1 is proven. C(checksum) reads the SHA-1 the store keeps for the object
-            (a C(HEAD), no data read), and reads the object back when the store keeps none (an object
-            uploaded by another tool or in several parts). C(content) always reads every object back
-            and hashes it.
-          - Use C(content) with a store that keeps the checksum a client sends without checking it (moto's
-            emulator does so); AWS S3 and MinIO check it.
-        type: str
-        choices: [checksum, content]
-        default: checksum
   owner:
     description:
       - Owner the destination tree is given, as a user name or a numeric id (the container user's
@@ -337,22 +282,6 @@ def ssh_spec():
     )
 
 
-def s3_spec():
-    return dict(
-        endpoint_url=dict(type="str"),
-        bucket=dict(type="str", required=True),
-        prefix=dict(type="str", default=""),
-        region=dict(type="str"),
-        access_key=dict(type="str", no_log=True),
-        secret_key=dict(type="str", no_log=True),
-        session_token=dict(type="str", no_log=True),
-        validate_certs=dict(type="bool", default=True),
-        ca_bundle=dict(type="path"),
-        addressing_style=dict(type="str", choices=["path", "virtual"], default="path"),
-        proof=dict(type="str", choices=["checksum", "content"], default="checksum"),
-    )
-
-
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -360,7 +289,7 @@ def main():
             destination_path=dict(type="str"),
             source_ssh=dict(type="dict", options=ssh_spec()),
             destination_ssh=dict(type="dict", options=ssh_spec()),
-            destination_s3=dict(type="dict", options=s3_spec()),
+            destination_s3=dict(type="dict", options=_s3.argument_spec()),
             owner=dict(type="raw", aliases=["owner_uid"]),
             group=dict(type="raw", aliases=["owner_gid"]),
             store_fnames=dict(type="list", elements="str", default=[]),

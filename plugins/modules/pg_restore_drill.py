@@ -52,10 +52,12 @@ options:
     default: {}
   filestore_objects:
     description:
-      - Path of a file on this host listing the filestore backup's objects (one C(store_fname) per line, as
-        C(ab/abcdef...)); every attachment of a restored database must be in it. Empty skips the check and
-        says so in RV(attachments).
-    type: path
+      - Per database, the path of a file on this host listing its filestore backup's objects (one
+        C(store_fname) per line, as C(ab/abcdef...); M(sysgenpro.odoo_migration.odoo_filestore_backup)'s
+        O(sysgenpro.odoo_migration.odoo_filestore_backup#module:objects_list)). Every attachment of that
+        restored database must be in it. A database left out is not checked, and RV(attachments) says so.
+    type: dict
+    default: {}
   scratch_dir:
     description: Directory of the scratch instance (created, then removed).
     type: path
@@ -169,7 +171,9 @@ amcheck:
   returned: always
   type: dict
 attachments:
-  description: C(checked), and per database the C(referenced) count and the C(missing) store names.
+  description:
+    - C(checked) (the databases whose attachments were checked), and per database checked the
+      C(referenced) count and the C(missing) store names.
   returned: always
   type: dict
 journal:
@@ -186,6 +190,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.backup import drill as _drill
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.backup import pgbackrest as _pgbackrest
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.files import filestore as _filestore
 
 
 def parse_target_time(module, text):
@@ -211,7 +216,7 @@ def main():
             target_time=dict(type="str"),
             target_name=dict(type="str"),
             expected_row_counts=dict(type="dict", default={}),
-            filestore_objects=dict(type="path"),
+            filestore_objects=dict(type="dict", default={}),
             scratch_dir=dict(type="path", default="/var/lib/postgresql/odoo-migration-drill"),
             scratch_reserve_mb=dict(type="int", default=1024),
             port=dict(type="int", default=5499),
@@ -237,7 +242,7 @@ def main():
         databases={},
         row_counts={},
         amcheck=None,
-        attachments={"checked": False},
+        attachments={"checked": []},
         journal={},
     )
     target, target_epoch = None, None
@@ -247,15 +252,15 @@ def main():
     elif params["target"] == "name":
         target = result["target"] = params["target_name"]
 
-    stored = None
-    if params["filestore_objects"]:
+    stored = {}
+    for database, path in sorted(params["filestore_objects"].items()):
         try:
-            with open(params["filestore_objects"], encoding="utf-8") as handle:
-                stored = {line.strip() for line in handle if line.strip()}
+            with open(path, encoding="utf-8") as handle:
+                stored[database] = {line.strip() for line in handle if line.strip()}
         except OSError as error:
             module.fail_json(
-                msg="cannot read the filestore backup's object list %s: %s"
-                % (params["filestore_objects"], error),
+                msg="cannot read the filestore backup's object list of %s, %s: %s; run the filestore "
+                "backup (baseline_backup) first" % (database, path, error),
                 **result,
             )
 
@@ -285,7 +290,7 @@ def main():
 
         started = time.time()
         problems = result["problems"]
-        attachments = {"checked": stored is not None}
+        attachments = {"checked": sorted(stored)}
         for database in drill.databases(layout):
             counts = drill.counts(layout, database)
             expected = params["expected_row_counts"].get(database, {})
@@ -301,9 +306,9 @@ def main():
                 problems.append("%s: not every row reads back: %s" % (database, entry["read_error"]))
             for table, (wanted, found) in sorted(entry["count_differences"].items()):
                 problems.append("%s: %s has %s rows restored, %s expected" % (database, table, found, wanted))
-            if stored is not None:
+            if database in stored:
                 referenced = drill.attachments(layout, database)
-                missing = _drill.missing_attachments(referenced, stored)
+                missing = _filestore.missing_attachments(referenced, stored[database])
                 attachments[database] = {"referenced": len(referenced), "missing": missing[:50]}
                 if missing:
                     problems.append(

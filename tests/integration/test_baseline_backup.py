@@ -118,8 +118,27 @@ def test_with_consent_the_vm_archives_and_is_backed_up_encrypted(discovered):
     for timer in ("full", "diff"):
         assert on_vm(f"systemctl is-enabled pgbackrest-backup-{timer}.timer")["stdout"] == "enabled"
 
+    # The filestore: every content file once, under its SHA-1, and a manifest that names exactly them.
+    filestore = "/var/lib/odoo/.local/share/Odoo/filestore/acme"
+    files = set(
+        on_vm(
+            f"find {filestore} -type f -regextype posix-extended -regex '.*/[0-9a-f]{{2}}/[0-9a-f]{{40}}' "
+            f"-printf '%P\\n'"
+        )["stdout"].split()
+    )
+    assert files
+    listed = store().list_objects_v2(Bucket=BUCKET, Prefix=f"{HOST}/filestore/")
+    keys = [item["Key"] for item in listed["Contents"]]
+    objects = {key.split("/objects/", 1)[1] for key in keys if "/objects/" in key}
+    assert objects == files
+    (manifest_key,) = [key for key in keys if key.startswith(f"{HOST}/filestore/manifests/acme/")]
+    manifest = json.loads(store().get_object(Bucket=BUCKET, Key=manifest_key)["Body"].read())
+    assert set(manifest["objects"]) == files
+    assert set(on_vm("cat /var/lib/odoo-migration/filestore-backup/acme.objects")["stdout"].split()) == files
+
     record = yaml.safe_load((discovered / HOST / "baseline_backup.yml").read_text())
     assert all(record["checks"].values()), record["checks"]
+    assert record["filestore_manifests"] == {"acme": manifest_key}
     assert record["wal_level"] == "logical"
     restart = yaml.safe_load((discovered / HOST / "baseline_restart.yml").read_text())
     assert restart["odoo_answers"] and set(restart["reasons"]) == {"archive_mode", "wal_level"}

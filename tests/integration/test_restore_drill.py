@@ -91,6 +91,9 @@ def test_the_drill_role_compares_every_table_at_its_restore_point_and_records_it
         record["databases"]["acme"]["tables"] > 100 and record["databases"]["acme"]["count_differences"] == {}
     )
     assert record["amcheck_ok"] is True
+    # Every attachment the restored acme references is in its filestore backup.
+    assert record["attachments"]["checked"] == ["acme"] and record["attachments"]["acme"]["missing"] == []
+    assert record["attachments"]["acme"]["referenced"] > 0
     # Writers waited only for the instant of the restore point.
     assert 0 <= record["writers_held_seconds"] < 2
     drills = [
@@ -120,3 +123,29 @@ def test_a_drill_that_does_not_fit_restores_nothing_and_the_wave_holds_the_vm_ba
     assert not (baseline / HOST / "image.yml").exists()
     text = (baseline / "reports" / f"wave-{HOST}.md").read_text()
     assert "Held back from the cutover: " in text and "held back (restore drill): 1" in text
+
+
+def test_an_attachment_missing_from_the_filestore_backup_fails_the_drill(baseline):
+    dangling = "fe/" + "fe" * 20
+    with source("acme") as connection:
+        connection.execute(
+            "INSERT INTO ir_attachment (name, type, store_fname, res_model, mimetype)"
+            " VALUES ('lost scan', 'binary', %s, 'res.partner', 'application/pdf')",
+            (dangling,),
+        )
+    try:
+        archived_now()
+        result = drill(
+            stanza=HOST,
+            amcheck=False,
+            fail_on_problem=False,
+            filestore_objects={"acme": "/var/lib/odoo-migration/filestore-backup/acme.objects"},
+        )
+    finally:
+        with source("acme") as connection:
+            connection.execute("DELETE FROM ir_attachment WHERE store_fname = %s", (dangling,))
+    assert result["passed"] is False
+    assert result["attachments"]["acme"]["missing"] == [dangling]
+    assert any(
+        "1 attachments are not in the filestore backup (first: " + dangling in p for p in result["problems"]
+    )

@@ -171,11 +171,6 @@ def compare_counts(expected, restored):
     return differences
 
 
-def missing_attachments(referenced, stored):
-    """Attachments the restored database names (store_fname) that the filestore backup lacks."""
-    return sorted(set(referenced) - set(stored))
-
-
 class Drill(object):
     """One drill, step by step; `run` is given a command runner (argv -> rc, stdout, stderr)."""
 

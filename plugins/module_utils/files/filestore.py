@@ -192,3 +192,14 @@ def remote_account_check_command(owner, group):
 def remote_delete_command(root):
     """Shell that removes the NUL-separated relative paths on its stdin, under root."""
     return "cd %s && xargs -0 -r rm -f --" % shlex.quote(root)
+
+
+def write_lines(path, lines):
+    """Write one entry per line, replacing the file at once (a reader never sees half of it)."""
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    partial = path + ".partial"
+    with open(partial, "w") as handle:
+        handle.write("".join(line + "\n" for line in lines))
+    os.chmod(partial, 0o644)
+    os.replace(partial, path)

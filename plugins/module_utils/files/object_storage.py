@@ -215,3 +215,20 @@ def delete(client, bucket, prefix, paths):
             raise S3Error(
                 "cannot remove %s: %s" % (first.get("Key"), first.get("Message") or first.get("Code"))
             )
+
+
+def argument_spec():
+    """The suboptions of a module's destination_s3 (doc fragment sysgenpro.odoo_migration.object_storage)."""
+    return dict(
+        endpoint_url=dict(type="str"),
+        bucket=dict(type="str", required=True),
+        prefix=dict(type="str", default=""),
+        region=dict(type="str"),
+        access_key=dict(type="str", no_log=True),
+        secret_key=dict(type="str", no_log=True),
+        session_token=dict(type="str", no_log=True),
+        validate_certs=dict(type="bool", default=True),
+        ca_bundle=dict(type="path"),
+        addressing_style=dict(type="str", choices=["path", "virtual"], default="path"),
+        proof=dict(type="str", choices=["checksum", "content"], default="checksum"),
+    )

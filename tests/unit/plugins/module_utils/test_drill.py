@@ -85,10 +85,6 @@ def test_counts_are_compared_only_for_the_tables_expected():
     }
 
 
-def test_missing_attachments_are_named():
-    assert _drill.missing_attachments(["ab/ab1", "cd/cd2"], {"ab/ab1"}) == ["cd/cd2"]
-
-
 def test_a_directory_not_made_by_a_drill_is_never_removed(tmp_path):
     (tmp_path / "precious").write_text("data")
     drill = _drill.Drill(lambda argv: (0, "", ""), "vm")
