@@ -165,8 +165,10 @@ def main():
         )
     if not os.path.exists(params["source_path"]):
         # Odoo makes a database's filestore with its first attachment: none yet is an empty one.
-        module.warn("%s does not exist: %s has no attachment in its filestore yet" % (
-            params["source_path"], params["database"]))
+        module.warn(
+            "%s does not exist: %s has no attachment in its filestore yet"
+            % (params["source_path"], params["database"])
+        )
     if params["keep_manifests"] < 1:
         module.fail_json(msg="keep_manifests must be at least 1: the newest manifest is what a restore reads")
     try:
