@@ -25,6 +25,11 @@ SOURCE_VMS = vms_of_variant("source")
 PACKAGED_VMS = vms_of_variant("packaged")
 
 
+def lab_secrets():
+    """Every secret the lab and the phases generated, the migration's own under secrets/migration too."""
+    return [path.read_text().strip() for path in (STATE_DIR / "secrets").rglob("*") if path.is_file()]
+
+
 def run_discover(state_dir, *extra):
     """Run the discover playbook like an operator; return (rc, json report)."""
     rc, report, _output = run_playbook("discover.yml", "-e", f"odoo_migration_state_dir={state_dir}", *extra)
@@ -203,7 +208,7 @@ def test_wave_report_names_every_host_and_the_blockers(discovered):
 
 
 def test_no_secret_reaches_the_state(discovered):
-    secrets = [path.read_text().strip() for path in (STATE_DIR / "secrets").iterdir()]
+    secrets = lab_secrets()
     assert len(secrets) >= 3
     for path in discovered[0].rglob("*"):
         if path.is_file():
@@ -230,7 +235,7 @@ def test_second_run_changes_nothing_and_keeps_operator_edits(discovered):
 
 def test_journal_records_every_task_with_who_when_and_result(discovered):
     state_dir, _report = discovered
-    secrets = [path.read_text().strip() for path in (STATE_DIR / "secrets").iterdir()]
+    secrets = lab_secrets()
     for host in LEGACY_VMS:
         path = state_dir / host / "journal.jsonl"
         assert verify_journal(str(path)) == []
