@@ -147,12 +147,7 @@ def main():
     elif result["status_code"] not in (_pgbackrest.STATUS_OK, _pgbackrest.STATUS_NO_BACKUP):
         failure = _pgbackrest.explain_repository_status(info, params["endpoint"])
         if failure is not None:
-            result.update(problem=failure.problem, fix=failure.fix)
-            module.fail_json(
-                msg="%s (stanza %s): %s. %s"
-                % (failure.problem, params["stanza"], failure.detail, failure.fix),
-                **result,
-            )
+            _pgbackrest.fail(module, result, failure)
         result.update(
             problem="the repository's stanza is not usable: %s" % result["status_message"],
             fix="Read `pgbackrest --stanza=%s info` on the VM; a stanza made for another cluster "

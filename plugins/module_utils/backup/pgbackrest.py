@@ -282,14 +282,18 @@ def runner(module, result, include_path=None, endpoint=None):
         )
         rc, out, err = module.run_command(argv)
         if rc != 0 and not allow_failure:
-            failure = explain_failure(rc, out, err, endpoint)
-            if "problem" in result:
-                result.update(problem=failure.problem, fix=failure.fix)
-            module.fail_json(
-                msg="%s (stanza %s): %s. %s"
-                % (failure.problem, params["stanza"], failure.detail, failure.fix),
-                **result,
-            )
+            fail(module, result, explain_failure(rc, out, err, endpoint))
         return rc, out, err
 
     return run
+
+
+def fail(module, result, failure):
+    """End the module with what is wrong, for which stanza, and what to do."""
+    if "problem" in result:
+        result.update(problem=failure.problem, fix=failure.fix)
+    module.fail_json(
+        msg="%s (stanza %s): %s. %s"
+        % (failure.problem, module.params["stanza"], failure.detail, failure.fix),
+        **result,
+    )

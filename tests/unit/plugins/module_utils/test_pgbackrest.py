@@ -149,3 +149,29 @@ def test_a_backup_with_errors_does_not_count():
         and checks["newest_backup_age"]["detail"] == "no backup in the repository"
     )
     assert "repository_verifies" not in checks
+
+
+class Failed(Exception):
+    pass
+
+
+class FakeModule:
+    params = {"stanza": "legacy-vm-1", "pgbackrest": "pgbackrest", "config": None}
+
+    def fail_json(self, **result):
+        raise Failed(result)
+
+    def run_command(self, argv):
+        self.argv = argv
+        return 49, "", "ERROR: [049]: unable to get address for 'nowhere'"
+
+
+def test_a_failure_names_the_stanza_the_problem_and_the_fix_and_keeps_them_in_the_result():
+    module, result = FakeModule(), {"problem": None, "fix": None}
+    with pytest.raises(Failed) as raised:
+        _pgbackrest.runner(module, result, endpoint="nowhere:9000")("info", ["--output=json"])
+    failed = raised.value.args[0]
+    assert failed["msg"].startswith("the object store at nowhere:9000 does not answer (stanza legacy-vm-1): ")
+    assert failed["problem"] == "the object store at nowhere:9000 does not answer"
+    assert "endpoint's name and port" in failed["fix"]
+    assert module.argv == ["pgbackrest", "--stanza=legacy-vm-1", "--output=json", "info"]
