@@ -118,8 +118,9 @@ def restore_options(layout, target_type, target, backup_label):
         "--set=%s" % backup_label,
         "--log-level-console=info",
     ]
+    # pgBackRest's default target action is pause: a drill's instance must end recovery and promote.
     if target_type == "immediate":
-        options.append("--type=immediate")
+        options += ["--type=immediate", "--target-action=promote"]
     elif target_type in ("time", "name"):
         options += ["--type=%s" % target_type, "--target=%s" % target, "--target-action=promote"]
     return options
@@ -270,10 +271,20 @@ class Drill(object):
             rc, out, err = self.sql(layout, "postgres", "SELECT pg_is_in_recovery()")
             if rc == 0 and out.strip() == "f":
                 return time.time() - started
+            if rc == 0 and self.replay_paused(layout):
+                raise DrillError(
+                    "recovery paused at its target instead of ending "
+                    "(recovery_target_action is not promote): %s" % self.log_tail(layout)
+                )
             if not os.path.exists(os.path.join(layout.data, "postmaster.pid")):
                 raise DrillError("the restored instance stopped during recovery: %s" % self.log_tail(layout))
             time.sleep(0.5)
         raise DrillError("recovery did not end within %d s: %s" % (self.timeout, self.log_tail(layout)))
+
+    def replay_paused(self, layout):
+        """A paused recovery never ends by itself (PostgreSQL 14 and later say so; older ones never do)."""
+        rc, out, _err = self.sql(layout, "postgres", "SELECT pg_get_wal_replay_pause_state()")
+        return rc == 0 and out.strip() == "paused"
 
     def stop(self, layout):
         if os.path.exists(os.path.join(layout.data, "postmaster.pid")):

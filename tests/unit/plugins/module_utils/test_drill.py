@@ -56,7 +56,9 @@ def test_restore_options_never_archive_and_map_tablespaces_into_the_scratch_dire
         "--target=2026-12-07 10:00:00.000000+00",
         "--target-action=promote",
     ]
-    assert "--type=immediate" in _drill.restore_options(layout, "immediate", None, "F1")
+    immediate = _drill.restore_options(layout, "immediate", None, "F1")
+    # pgBackRest's default target action pauses recovery: the drill's instance would never be promoted.
+    assert "--type=immediate" in immediate and "--target-action=promote" in immediate
     assert not [o for o in _drill.restore_options(layout, "latest", None, "F1") if o.startswith("--type")]
 
 
@@ -93,3 +95,23 @@ def test_a_directory_not_made_by_a_drill_is_never_removed(tmp_path):
     assert (tmp_path / "precious").exists()
     drill.clear(_drill.Layout(str(tmp_path)))
     assert os.path.exists(tmp_path / "precious")
+
+
+def test_a_recovery_paused_at_its_target_fails_at_once_instead_of_waiting_out_the_timeout(tmp_path):
+    layout = _drill.Layout(str(tmp_path))
+    os.makedirs(layout.data)
+    (tmp_path / "data" / "postmaster.pid").write_text("1\n")
+    (tmp_path / "postgresql.log").write_text("LOG:  recovery has paused\n")
+
+    def run(argv):
+        query = argv[-1]
+        if "pg_is_in_recovery" in query:
+            return 0, "t\n", ""
+        if "pg_get_wal_replay_pause_state" in query:
+            return 0, "paused\n", ""
+        return 0, "", ""
+
+    drill = _drill.Drill(run, "vm", timeout=60)
+    drill.bin_dir = "/usr/lib/postgresql/17/bin"
+    with pytest.raises(_drill.DrillError, match="recovery paused at its target.*recovery has paused"):
+        drill.start(layout)
