@@ -206,6 +206,28 @@ def parse_verify(text):
     return {"status": status or "unknown", "problems": problems}
 
 
+_VERIFY_NO_MANIFEST = re.compile(
+    r"^backup: (?P<label>\S+), status: manifest missing, total files checked: 0,"
+)
+
+
+def without_expired_leftovers(problems, backup_labels):
+    """Verify's problems less the expired backups it still finds (problems kept, labels set aside).
+
+    In a versioned bucket an expired backup's files are only hidden behind delete markers, and MinIO
+    still lists their folder: verify reports it as a backup whose manifest is missing. A backup that
+    backup.info no longer names and of which no file is left is such a leftover; one it names is not.
+    """
+    kept, expired = [], []
+    for problem in problems:
+        found = _VERIFY_NO_MANIFEST.match(problem)
+        if found and found.group("label") not in backup_labels:
+            expired.append(found.group("label"))
+        else:
+            kept.append(problem)
+    return kept, expired
+
+
 def baseline_checks(info, verify, now, max_backup_age_hours, max_full_age_hours, archived_wal=None):
     """Each check of the backup baseline: name, ok and the detail an operator acts on."""
     checks = []
@@ -241,12 +263,22 @@ def baseline_checks(info, verify, now, max_backup_age_hours, max_full_age_hours,
             }
         )
     if verify is not None:
+        problems, expired = without_expired_leftovers(
+            verify["problems"], [b["label"] for b in summarize_backups(info)]
+        )
         checks.append(
             {
                 "name": "repository_verifies",
-                "ok": verify["status"] == "ok" and not verify["problems"],
-                "detail": "verify: %s%s"
-                % (verify["status"], "; " + "; ".join(verify["problems"]) if verify["problems"] else ""),
+                "ok": verify["status"] == "ok" and not problems,
+                "detail": "verify: %s%s%s"
+                % (
+                    verify["status"],
+                    "; " + "; ".join(problems) if problems else "",
+                    " (not counted: expired backups %s, whose deleted files the store still lists as a "
+                    "folder, as a versioned MinIO bucket does with delete markers)" % ", ".join(expired)
+                    if expired
+                    else "",
+                ),
             }
         )
     if archived_wal is not None:

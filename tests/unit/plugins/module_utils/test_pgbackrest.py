@@ -24,6 +24,17 @@ status: error
     missing: 0, checksum invalid: 1, size invalid: 0, other: 0
 """
 
+# After retention expired 163516F in a versioned MinIO bucket: its files are gone (delete markers
+# only), yet MinIO still lists its folder.
+VERIFY_EXPIRED_LEFTOVER = """stanza: legacy-vm-1
+status: ok
+  archiveId: 17-1, total WAL checked: 6, total valid WAL: 6
+    missing: 0, checksum invalid: 0, size invalid: 0, other: 0
+  backup: 20261207-163516F, status: manifest missing, total files checked: 0, total valid files: 0
+  backup: 20261207-163730F, status: valid, total files checked: 4347, total valid files: 4347
+    missing: 0, checksum invalid: 0, size invalid: 0, other: 0
+"""
+
 VERIFY_NO_INFO = """stanza: legacy-vm-1
 status: error
   No usable backup.info file
@@ -149,6 +160,32 @@ def test_a_backup_with_errors_does_not_count():
         and checks["newest_backup_age"]["detail"] == "no backup in the repository"
     )
     assert "repository_verifies" not in checks
+
+
+@pytest.mark.parametrize(
+    ("labels", "ok"),
+    [(["20261207-163730F"], True), (["20261207-163516F", "20261207-163730F"], False)],
+    ids=["expired-leftover-set-aside", "named-backup-without-manifest-fails"],
+)
+def test_an_expired_backup_still_listed_by_the_store_is_not_a_verify_failure(labels, ok):
+    now = 1_800_000_000
+    info = {
+        "name": "legacy-vm-1",
+        "status": {"code": 0},
+        "backup": [backup(label, "full", now - 60) for label in labels],
+    }
+    verify = _pgbackrest.parse_verify(VERIFY_EXPIRED_LEFTOVER)
+    assert verify["status"] == "ok" and len(verify["problems"]) == 1
+    (check,) = [
+        c
+        for c in _pgbackrest.baseline_checks(info, verify, now, 26, 192)
+        if c["name"] == "repository_verifies"
+    ]
+    assert check["ok"] is ok
+    if ok:
+        assert "not counted: expired backups 20261207-163516F" in check["detail"]
+    else:
+        assert "20261207-163516F, status: manifest missing" in check["detail"]
 
 
 class Failed(Exception):
