@@ -3,8 +3,10 @@ role's restore point compared table by table, a drill that does not fit the disk
 a VM without a passing drill back from a wave's cutover.
 """
 
+import base64
 import datetime
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from backup_lab import HOST, discovered_state, failures, file_on_vm, playbook, put_the_vm_back, source
-from conftest import ansible_adhoc
+from conftest import ansible_adhoc, lab_secret
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".build" / "collections"))
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.audit.journal import read_journal  # noqa: E402
@@ -81,6 +83,14 @@ def test_a_drill_to_a_point_in_time_brings_back_the_canary_and_not_the_change(ba
     assert not file_on_vm(SCRATCH)["exists"]
 
 
+def test_a_drill_to_the_end_of_the_backup_is_promoted_there(baseline):
+    # pgBackRest pauses at an immediate target unless told otherwise: the drill must still end.
+    result = drill(stanza=HOST, target="immediate", amcheck=False, timeout=300)
+    assert result.get("passed"), result.get("msg") or result.get("problems")
+    assert result["target"] == "immediate" and result["recovery_point"]["timeline"] == 2
+    assert not file_on_vm(SCRATCH)["exists"]
+
+
 def test_the_drill_role_compares_every_table_at_its_restore_point_and_records_it(baseline):
     rc, report, _output = playbook("drill.yml", baseline)
     assert rc == 0, failures(report)
@@ -102,6 +112,39 @@ def test_the_drill_role_compares_every_table_at_its_restore_point_and_records_it
         if entry.get("module") == "sysgenpro.odoo_migration.pg_restore_drill" and entry.get("details")
     ]
     assert drills and drills[-1]["passed"] and drills[-1]["backup_set"] == record["backup_set"]
+
+
+def docker(*args):
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout
+
+
+def test_a_drill_on_the_container_host_proves_the_backup_and_leaves_no_secret_behind(baseline):
+    rc, report, _output = playbook("drill.yml", baseline, "-e", "restore_drill_location=container_host")
+    assert rc == 0, failures(report)
+    record = yaml.safe_load((baseline / HOST / "restore_drill.yml").read_text())
+    assert record["location"] == "container_host"
+    assert record["passed"] and record["problems"] == [] and record["amcheck_ok"] is True
+    assert record["databases"]["acme"]["count_differences"] == {}
+    assert record["attachments"]["acme"]["missing"] == [] and record["attachments"]["acme"]["referenced"] > 0
+    # Nothing of the drill stays on the VM or the container host: no scratch directory, no container.
+    assert not file_on_vm(SCRATCH)["exists"]
+    assert docker("ps", "-aq", "--filter", "label=org.sysgenpro.odoo-migration.role=restore-drill") == ""
+    # The image the drill ran in holds none of the repository's secrets in any of its layers.
+    image = docker("images", "-q", "odoo-migration/restore-drill").split()[0]
+    secrets = file_on_vm("/etc/pgbackrest/conf.d/odoo-migration-secrets.conf")
+    assert secrets["exists"] and secrets["mode"] == "0640"
+    saved = subprocess.run(["docker", "save", image], capture_output=True, check=True).stdout
+    for name in ("s3-backup-secret-key",):
+        assert lab_secret(name)[0].encode() not in saved
+    passphrase = ansible_adhoc(
+        HOST, "ansible.builtin.slurp", "src=/etc/pgbackrest/conf.d/odoo-migration-secrets.conf", become=True
+    )[HOST]["content"]
+    cipher = [
+        line.split("=", 1)[1]
+        for line in base64.b64decode(passphrase).decode().splitlines()
+        if line.startswith("repo1-cipher-pass=")
+    ]
+    assert cipher and cipher[0].encode() not in saved
 
 
 def test_a_drill_that_does_not_fit_restores_nothing_and_the_wave_holds_the_vm_back(baseline):
