@@ -70,7 +70,7 @@ build: setup
 	bash tests/build_collection.sh
 
 integration: setup lab-up
-	pytest -q tests/integration
+	pytest -q --durations=30 tests/integration
 
 # The whole wave under a JSON-RPC writer, then idempotence, check mode, verify; cleanup moves the VMs back.
 molecule: setup lab-up
