@@ -126,6 +126,13 @@ def test_a_drill_on_the_container_host_proves_the_backup_and_leaves_no_secret_be
     assert record["passed"] and record["problems"] == [] and record["amcheck_ok"] is True
     assert record["databases"]["acme"]["count_differences"] == {}
     assert record["attachments"]["acme"]["missing"] == [] and record["attachments"]["acme"]["referenced"] > 0
+    # The drill in the container goes to the VM's journal like any other.
+    drills = [
+        entry["details"][0]["restore_drill"]
+        for entry in read_journal(str(baseline / HOST / "journal.jsonl"))
+        if entry.get("module") == "sysgenpro.odoo_migration.pg_restore_drill" and entry.get("details")
+    ]
+    assert drills[-1]["passed"] and drills[-1]["recovery_point"] == record["recovery_point"]
     # Nothing of the drill stays on the VM or the container host: no scratch directory, no container.
     assert not file_on_vm(SCRATCH)["exists"]
     assert docker("ps", "-aq", "--filter", "label=org.sysgenpro.odoo-migration.role=restore-drill") == ""
