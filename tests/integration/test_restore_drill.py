@@ -45,6 +45,15 @@ def archived_now():
     pytest.fail(f"segment {segment} was not archived")
 
 
+def journaled_drills(state_dir):
+    """Every drill's verdict in the host's journal, oldest first."""
+    return [
+        entry["details"][0]["restore_drill"]
+        for entry in read_journal(str(state_dir / HOST / "journal.jsonl"))
+        if entry.get("module") == "sysgenpro.odoo_migration.pg_restore_drill" and entry.get("details")
+    ]
+
+
 def drill(**args):
     return ansible_adhoc(
         HOST, "sysgenpro.odoo_migration.pg_restore_drill", json.dumps(args), become_user="postgres"
@@ -106,11 +115,7 @@ def test_the_drill_role_compares_every_table_at_its_restore_point_and_records_it
     assert record["attachments"]["acme"]["referenced"] > 0
     # Writers waited only for the instant of the restore point.
     assert 0 <= record["writers_held_seconds"] < 2
-    drills = [
-        entry["details"][0]["restore_drill"]
-        for entry in read_journal(str(baseline / HOST / "journal.jsonl"))
-        if entry.get("module") == "sysgenpro.odoo_migration.pg_restore_drill" and entry.get("details")
-    ]
+    drills = journaled_drills(baseline)
     assert drills and drills[-1]["passed"] and drills[-1]["backup_set"] == record["backup_set"]
 
 
@@ -127,11 +132,7 @@ def test_a_drill_on_the_container_host_proves_the_backup_and_leaves_no_secret_be
     assert record["databases"]["acme"]["count_differences"] == {}
     assert record["attachments"]["acme"]["missing"] == [] and record["attachments"]["acme"]["referenced"] > 0
     # The drill in the container goes to the VM's journal like any other.
-    drills = [
-        entry["details"][0]["restore_drill"]
-        for entry in read_journal(str(baseline / HOST / "journal.jsonl"))
-        if entry.get("module") == "sysgenpro.odoo_migration.pg_restore_drill" and entry.get("details")
-    ]
+    drills = journaled_drills(baseline)
     assert drills[-1]["passed"] and drills[-1]["recovery_point"] == record["recovery_point"]
     # Nothing of the drill stays on the VM or the container host: no scratch directory, no container.
     assert not file_on_vm(SCRATCH)["exists"]

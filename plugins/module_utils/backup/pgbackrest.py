@@ -266,20 +266,16 @@ def baseline_checks(info, verify, now, max_backup_age_hours, max_full_age_hours,
         problems, expired = without_expired_leftovers(
             verify["problems"], [b["label"] for b in summarize_backups(info)]
         )
+        detail = "verify: %s" % verify["status"]
+        if problems:
+            detail += "; " + "; ".join(problems)
+        if expired:
+            detail += (
+                " (not counted: expired backups %s, whose deleted files the store still lists as a "
+                "folder, as a versioned MinIO bucket does with delete markers)" % ", ".join(expired)
+            )
         checks.append(
-            {
-                "name": "repository_verifies",
-                "ok": verify["status"] == "ok" and not problems,
-                "detail": "verify: %s%s%s"
-                % (
-                    verify["status"],
-                    "; " + "; ".join(problems) if problems else "",
-                    " (not counted: expired backups %s, whose deleted files the store still lists as a "
-                    "folder, as a versioned MinIO bucket does with delete markers)" % ", ".join(expired)
-                    if expired
-                    else "",
-                ),
-            }
+            {"name": "repository_verifies", "ok": verify["status"] == "ok" and not problems, "detail": detail}
         )
     if archived_wal is not None:
         checks.append(
