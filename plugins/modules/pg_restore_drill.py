@@ -35,6 +35,8 @@ options:
       - C(latest) replays every archived WAL segment after the newest backup; C(immediate) stops as soon
         as the backup is consistent; C(time) stops at O(target_time); C(name) at the restore point
         O(target_name).
+      - Every target ends recovery and promotes the scratch instance (pgBackRest's default would pause it);
+        a recovery that pauses anyway fails the drill at once.
     type: str
     choices: [latest, immediate, time, name]
     default: latest
