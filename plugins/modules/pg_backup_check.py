@@ -20,8 +20,8 @@ description:
   - C(newest_backup_age) and C(newest_full_age) - the newest backup without errors, and the newest full one,
     are younger than the policy.
   - C(repository_verifies) - C(pgbackrest verify), read from its report, since its exit code is 0 even when it
-    finds errors (pgbackrest#2502). An expired backup that C(backup.info) no longer names, with no file left, is
-    not counted (a versioned MinIO bucket still lists its folder); the check's detail names it.
+    finds errors (pgbackrest#2502). An expired backup that C(backup.info) no longer names, with no file
+    left, is not counted (a versioned MinIO bucket still lists its folder); the check's detail names it.
   - It changes no configuration. The forced WAL switch of C(archiving_works_now) is its only effect on the
     server.
 author:
