@@ -65,6 +65,27 @@ python_env() {
   echo "$want" >"$stamp"
 }
 
+# promtool checks and unit-tests the alert rules (make unit). Debian ships it in its own package since
+# trixie and inside `prometheus` before; the binary is kept in a cache outside the checkout.
+promtool_binary() {
+  local venv="$repo/.venv" cache="${XDG_CACHE_HOME:-$HOME/.cache}/odoo-migration/promtool" work package
+  [ -x "$venv/bin/promtool" ] && return
+  if [ ! -x "$cache/promtool" ]; then
+    can_install_debian_packages || die "promtool is missing and cannot be fetched here (needs root on Debian): put it in $venv/bin"
+    work="$(mktemp -d)"
+    for package in promtool prometheus; do
+      (cd "$work" && { apt-get download -q "$package" >/dev/null 2>&1 \
+        || { apt-get update -q >/dev/null && apt-get download -q "$package" >/dev/null 2>&1; }; }) && break
+    done
+    ls "$work"/*.deb >/dev/null 2>&1 || die "apt-get download promtool (or prometheus) failed: check that Debian's mirror is reachable"
+    dpkg-deb -x "$work"/*.deb "$work/root"
+    mkdir -p "$cache" && install -m 0755 "$work/root/usr/bin/promtool" "$cache/promtool"
+    rm -rf "$work"
+    say "promtool $("$cache/promtool" --version 2>&1 | head -n 1 | cut -d' ' -f3) cached in $cache"
+  fi
+  ln -sfn "$cache/promtool" "$venv/bin/promtool"
+}
+
 bench() {
   command -v rsync >/dev/null 2>&1 || apt_install rsync rsync
   say "benchmark peers are installed"
@@ -72,7 +93,7 @@ bench() {
 
 case "${1:-}" in
   engine) engine ;;
-  python) python_env ;;
+  python) python_env && promtool_binary ;;
   bench) bench ;;
   *) die "usage: bootstrap.sh engine|python|bench" ;;
 esac
