@@ -15,11 +15,13 @@ volumes, databases, roles). The VMs keep wal_level=logical.
 """
 
 import datetime
+import json
 import os
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -181,6 +183,8 @@ def wave(tmp_path_factory):
     cron_log = docker_output(["logs", f"odoo-{MOVED}-cron"], stderr=True)
     # The wave's own report, before the re-run below writes one for the moved host alone.
     report_text = (state / "reports" / "wave-wave1.md").read_text()
+    # Monitoring followed the moved instance: what Prometheus watches once it serves from containers.
+    watched_after_move = _watched_once_moved(MOVED)
     rerun_rc, rerun_report, rerun_output = run_playbook(
         "wave.yml",
         "--limit",
@@ -226,6 +230,7 @@ def wave(tmp_path_factory):
         stray=stray,
         cron_log=cron_log,
         report_text=report_text,
+        watched_after_move=watched_after_move,
         rerun=(rerun_rc, rerun_report, rerun_output),
         check=check,
     )
@@ -260,6 +265,25 @@ def docker_output(args, stderr=False):
     return (run.stdout + (run.stderr if stderr else "")).strip()
 
 
+def _prometheus(query):
+    url = "http://127.0.0.1:9090/api/v1/query?" + urllib.parse.urlencode({"query": query})
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)["data"]["result"]
+
+
+def _watched_once_moved(host, timeout=90):
+    """The series Prometheus has for the host's probes and PostgreSQL once they target its containers (waits
+    until every probe of the containers succeeded once, or the timeout)."""
+    query = f'probe_success{{instance_of="{host}",serving="containers"}} or pg_up{{instance_of="{host}"}}'
+    deadline = time.monotonic() + timeout
+    while True:
+        series = [(result["metric"], result["value"][1]) for result in _prometheus(query)]
+        probes = [value for metric, value in series if metric["__name__"] == "probe_success"]
+        if (len(probes) >= 2 and set(probes) == {"1"}) or time.monotonic() > deadline:
+            return series
+        time.sleep(3)
+
+
 def state_file(wave, host, name):
     return yaml.safe_load((wave["state"] / host / name).read_text())
 
@@ -272,6 +296,27 @@ def test_the_wave_reports_the_rolled_back_host_as_a_failure(wave):
     assert "comparison found differences" in wave["output"]
     failed_hosts = [host for host, stats in wave["report"]["stats"].items() if stats["failures"]]
     assert failed_hosts == [FAILED]
+
+
+def test_monitoring_follows_the_moved_instance_to_its_containers(wave):
+    series = wave["watched_after_move"]
+    probes = {
+        (metric["job"], metric["instance"]): value
+        for metric, value in series
+        if metric["__name__"] == "probe_success"
+    }
+    web = f"http://odoo-{MOVED}-web:8069"
+    assert probes == {("odoo_health", f"{web}/web/health"): "1", ("odoo_login", f"{web}/jsonrpc"): "1"}, (
+        series
+    )
+    # Its PostgreSQL is watched on the target now, and on the VM until finalize retires it (the reverse path).
+    pg_up = {(metric["serving"], value) for metric, value in series if metric["__name__"] == "pg_up"}
+    assert pg_up == {("containers", "1"), ("vm", "1")}, series
+    assert "## Alerts during the wave" in wave["report_text"]
+    assert (
+        "(http://127.0.0.1:9090/graph?g0.expr=ALERTS%7Binstance_of%3D~%22legacy-vm-1%7Clegacy-vm-2%22%7D"
+        in (wave["report_text"])
+    )
 
 
 def test_no_task_failed_on_the_healthy_vm(wave):
