@@ -26,6 +26,7 @@ author:
   - sysgenpro platform engineering (@sysgenpro)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - sysgenpro.odoo_migration.odoo_api
 attributes:
   check_mode:
     support: full
@@ -36,29 +37,6 @@ attributes:
   platform:
     platforms: posix
 options:
-  url:
-    description: Base URL of the instance as this host reaches it.
-    type: str
-    required: true
-  database:
-    description: The database.
-    type: str
-    required: true
-  headers:
-    description: Extra request headers, such as C(Host) for a name-based proxy.
-    type: dict
-    default: {}
-  ca_path:
-    description: PEM bundle of the CA that signed the instance's certificate; empty, the system's trust store.
-    type: path
-  admin_login:
-    description: An administrator of the database.
-    type: str
-    default: admin
-  admin_password:
-    description: That administrator's password.
-    type: str
-    required: true
   server:
     description: The directory's host name as Odoo reaches it.
     type: str
@@ -125,25 +103,21 @@ changes:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.odoo.admin_api import (
+    admin_api_options,
+    admin_client,
+)
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.odoo.ldap_auth import (
     LdapAuthError,
     ensure_ldap_auth,
 )
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.odoo.smoke import (
-    OdooClient,
-    SmokeError,
-)
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.odoo.smoke import SmokeError
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            url=dict(type="str", required=True),
-            database=dict(type="str", required=True),
-            headers=dict(type="dict", default={}),
-            ca_path=dict(type="path"),
-            admin_login=dict(type="str", default="admin"),
-            admin_password=dict(type="str", required=True, no_log=True),
+            **admin_api_options(),
             server=dict(type="str", required=True),
             port=dict(type="int", default=389),
             start_tls=dict(type="bool", default=True),
@@ -168,13 +142,7 @@ def main():
         create_user=params["create_user"],
     )
     try:
-        client = OdooClient(
-            params["url"],
-            params["database"],
-            headers=params["headers"],
-            timeout=params["timeout"],
-            ca_path=params["ca_path"],
-        )
+        client = admin_client(params, params["timeout"])
         changes, record_id = ensure_ldap_auth(
             client,
             params["admin_login"],

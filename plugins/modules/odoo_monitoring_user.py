@@ -18,12 +18,11 @@ description:
   - An existing user of that login is put right, reactivated, stripped of every group, and given
     O(password) when that password does not log it in (checked by a login, since Odoo never returns a
     password).
-  - Over HTTPS the server's certificate and name are always verified, against O(ca_path) when given, else the
-    system's trust store; a C(Host) header in O(headers) is also the TLS server name.
 author:
   - sysgenpro platform engineering (@sysgenpro)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - sysgenpro.odoo_migration.odoo_api
 attributes:
   check_mode:
     support: full
@@ -34,29 +33,6 @@ attributes:
   platform:
     platforms: posix
 options:
-  url:
-    description: Base URL of the instance as this host reaches it (the proxy in front, or a container's port).
-    type: str
-    required: true
-  database:
-    description: The database.
-    type: str
-    required: true
-  headers:
-    description: Extra request headers, such as C(Host) for a name-based proxy.
-    type: dict
-    default: {}
-  ca_path:
-    description: PEM bundle of the CA that signed the server's certificate; empty, the system's trust store.
-    type: path
-  admin_login:
-    description: An administrator of the database, who creates or corrects the user.
-    type: str
-    default: admin
-  admin_password:
-    description: That administrator's password.
-    type: str
-    required: true
   login:
     description: The monitoring user's login.
     type: str
@@ -102,25 +78,21 @@ changes:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.odoo.admin_api import (
+    admin_api_options,
+    admin_client,
+)
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.odoo.monitoring_user import (
     MonitoringUserError,
     ensure_monitoring_user,
 )
-from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.odoo.smoke import (
-    OdooClient,
-    SmokeError,
-)
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.odoo.smoke import SmokeError
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            url=dict(type="str", required=True),
-            database=dict(type="str", required=True),
-            headers=dict(type="dict", default={}),
-            ca_path=dict(type="path"),
-            admin_login=dict(type="str", default="admin"),
-            admin_password=dict(type="str", required=True, no_log=True),
+            **admin_api_options(),
             login=dict(type="str", default="odoo-migration-monitor"),
             name=dict(type="str", default="Monitoring (sysgenpro.odoo_migration)"),
             password=dict(type="str", required=True, no_log=True),
@@ -130,13 +102,7 @@ def main():
     )
     params = module.params
     try:
-        client = OdooClient(
-            params["url"],
-            params["database"],
-            headers=params["headers"],
-            timeout=params["timeout"],
-            ca_path=params["ca_path"],
-        )
+        client = admin_client(params, params["timeout"])
         changes, uid = ensure_monitoring_user(
             client,
             params["admin_login"],

@@ -76,6 +76,16 @@ def run_playbook(name, *args, timeout=900):
     return run.returncode, report, run.stdout + run.stderr
 
 
+def wave_playbook(name, state, *extra):
+    """A playbook for the lab's wave1 with its own state directory: (rc, JSON report, output)."""
+    return run_playbook(name, "-e", "wave=wave1", "-e", f"odoo_migration_state_dir={state}", *extra)
+
+
+def changed_count(report):
+    """Tasks changed on every host of a playbook's JSON report."""
+    return sum(stats["changed"] for stats in report["stats"].values())
+
+
 def lab_inventory():
     """Every host of the `legacy` group, whatever wave it sits in, with its variables."""
     run = subprocess.run(

@@ -13,7 +13,14 @@ import subprocess
 import urllib.request
 
 import pytest
-from conftest import LEGACY_VMS, STATE_DIR, ansible_adhoc, lab_secret, run_playbook
+from conftest import (
+    LEGACY_VMS,
+    STATE_DIR,
+    ansible_adhoc,
+    changed_count,
+    lab_secret,
+    wave_playbook,
+)
 
 DIRECTORY = "odoo-mig-directory"
 SSHD_T = "sshd -T -C user=nobody,host=localhost,addr=127.0.0.1"
@@ -21,11 +28,7 @@ CIPHERS = "chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@opens
 
 
 def identity_playbook(state, *extra, name="identity.yml"):
-    return run_playbook(name, "-e", "wave=wave1", "-e", f"odoo_migration_state_dir={state}", *extra)
-
-
-def changed_count(report):
-    return sum(stats["changed"] for stats in report["stats"].values())
+    return wave_playbook(name, state, *extra)
 
 
 def ssh(host, user, command, key=None, options=()):

@@ -12,7 +12,17 @@ import urllib.request
 
 import psycopg
 import pytest
-from conftest import LEGACY_VMS, ODOO_SERVICES, STATE_DIR, ansible_adhoc, lab_target, psql, run_playbook
+from conftest import (
+    LEGACY_VMS,
+    ODOO_SERVICES,
+    STATE_DIR,
+    ansible_adhoc,
+    changed_count,
+    lab_target,
+    psql,
+    run_playbook,
+    wave_playbook,
+)
 
 PROMETHEUS = "http://127.0.0.1:9090"
 ALERTMANAGER = "http://127.0.0.1:9093"
@@ -58,11 +68,7 @@ def wait_for(what, probe, timeout=120, every=2):
 
 
 def monitoring_playbook(state, *extra, name="monitoring.yml"):
-    return run_playbook(name, "-e", "wave=wave1", "-e", f"odoo_migration_state_dir={state}", *extra)
-
-
-def changed_count(report):
-    return sum(stats["changed"] for stats in report["stats"].values())
+    return wave_playbook(name, state, *extra)
 
 
 @pytest.fixture(scope="module")
