@@ -12,6 +12,8 @@ import urllib.request
 
 import psycopg
 import pytest
+from backup_lab import HOST as PACKAGED_VM
+from backup_lab import put_the_vm_back
 from conftest import (
     LEGACY_VMS,
     ODOO_SERVICES,
@@ -197,7 +199,7 @@ def test_stopping_odoo_fires_its_health_alert_and_starting_it_clears_it(watched)
 
 
 def test_a_migration_slot_held_back_fires_the_wal_retained_alert(watched):
-    host = "legacy-vm-1"
+    host = PACKAGED_VM
     (database,) = LEGACY_VMS[host]["lab_odoo_databases"]
     options = ("-e", "wave=wave1", "-e", f"odoo_migration_state_dir={watched['state']}", "--limit", host)
     try:
@@ -235,6 +237,8 @@ def test_a_migration_slot_held_back_fires_the_wal_retained_alert(watched):
     finally:
         finalize_rc, _report, finalize_output = run_playbook("finalize.yml", *options, timeout=600)
         clear_rc, _report, clear_output = run_playbook("lab/playbooks/clear_wave.yml", timeout=300)
+        # replicate.yml raised wal_level: the VM is a legacy VM again for the tests that follow.
+        put_the_vm_back()
         rc, _report, output = monitoring_playbook(watched["state"], "--limit", host)
         assert finalize_rc == 0, finalize_output[-3000:]
         assert clear_rc == 0, clear_output[-3000:]
