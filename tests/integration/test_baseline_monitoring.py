@@ -97,11 +97,15 @@ def test_prometheus_reports_every_target_of_the_wave_up(watched):
             return up and {target["labels"]["job"] for target in targets} >= jobs
 
         wait_for(f"every target of {host} up: {targets_of(host)}", all_up)
-    probes = prometheus_query('probe_success{probe=~"odoo_.*"}')
     databases = {db for variables in LEGACY_VMS.values() for db in variables["lab_odoo_databases"]}
-    assert {(r["metric"]["database"], r["metric"]["probe"]) for r in probes if r["value"][1] == "1"} == {
-        (db, probe) for db in databases for probe in ("odoo_health", "odoo_login")
-    }
+    expected = {(db, probe) for db in databases for probe in ("odoo_health", "odoo_login")}
+
+    def succeeding():
+        probes = prometheus_query('probe_success{probe=~"odoo_.*"}')
+        return {(r["metric"]["database"], r["metric"]["probe"]) for r in probes if r["value"][1] == "1"}
+
+    # The login probes run every 30 s: each has its first answer within a minute or so.
+    wait_for(f"every probe succeeding: {expected - succeeding()} not yet", lambda: succeeding() == expected)
     # The TLS VM's certificate is watched.
     assert prometheus_query("probe_ssl_earliest_cert_expiry - time() > 14 * 86400")
     pg_up = prometheus_query('pg_up{serving="vm"}')
