@@ -109,6 +109,15 @@ options:
     type: list
     elements: str
     default: []
+  installed_modules:
+    description:
+      - The Odoo modules installed in each database the image will serve (database name to module names).
+      - After the build, the image is asked where each module is and whether it can import every Python
+        dependency the module's manifest declares (C(external_dependencies)); a module it does not have or
+        cannot run fails the task before any push, naming the module, the database and the package.
+      - Empty skips the check.
+    type: dict
+    default: {}
   size_budget_mb:
     description: Largest acceptable image size in MiB (the whole image); C(0) disables the check.
     type: int
@@ -192,6 +201,11 @@ labels:
   description: The labels the image carries.
   returned: success
   type: dict
+modules_checked:
+  description: How many distinct modules of O(installed_modules) the image was checked to have and to run.
+  returned: success
+  type: int
+  sample: 94
 """
 
 import json
@@ -217,6 +231,27 @@ class Docker(object):
     def inspect(self, reference):
         rc, out, _err = self.run(["image", "inspect", reference], "inspect", check=False)
         return json.loads(out)[0] if rc == 0 else None
+
+
+def check_installed_modules(module, docker, reference, modules_by_database):
+    """Fail unless the image has every installed module and can import each one's Python dependencies."""
+    names = sorted({name for names in modules_by_database.values() for name in names or []})
+    if not names:
+        return 0
+    _rc, out, _err = docker.run(
+        ["run", "--rm", "--network", "none", "--entrypoint", "python3", reference, "-c", _image.MODULE_PROBE]
+        + ["/etc/odoo/odoo.conf"]
+        + names,
+        "asking image %s which modules it can run" % reference,
+    )
+    problems = _image.module_problems(json.loads(out.strip().splitlines()[-1]), modules_by_database)
+    if problems:
+        module.fail_json(
+            msg="image %s cannot serve what the VM serves: %s. Use a base image that has these modules and "
+            "packages (on Debian python3-<package>, such as python3-ldap for auth_ldap), or add the "
+            "missing addons, then run containerize again" % (reference, "; ".join(problems))
+        )
+    return len(names)
 
 
 def main():
@@ -246,6 +281,7 @@ def main():
             profile_checksum=dict(type="str", required=True),
             collection_version=dict(type="str", required=True),
             secrets=dict(type="list", elements="str", default=[], no_log=True),
+            installed_modules=dict(type="dict", default={}),
             size_budget_mb=dict(type="int", default=0),
             push=dict(type="bool", default=True),
             work_dir=dict(type="path", default="/var/tmp/odoo-migration-images"),
@@ -393,6 +429,9 @@ def main():
             msg="secret values found in the image %s; it was removed: %s" % (reference, "; ".join(findings)),
             **result,
         )
+    result["modules_checked"] = check_installed_modules(
+        module, docker, reference, params["installed_modules"]
+    )
     budget = params["size_budget_mb"] * 1024 * 1024
     if budget and image["Size"] > budget:
         module.fail_json(

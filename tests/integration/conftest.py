@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,48 @@ def seeded_databases(legacy_vm):
         )
         for database in variables["lab_odoo_databases"]
     ]
+
+
+class OdooApi:
+    """Odoo's external API (/jsonrpc) through the VM's nginx, as the database's administrator."""
+
+    def __init__(self, host, database):
+        self.url = f"http://127.0.0.1:{LEGACY_VMS[host]['lab_http_port']}/jsonrpc"
+        self.host_header = f"{host}.lab.internal"
+        self.database = database
+        self.password = lab_secret("odoo-admin-password")[0]
+        self.uid = self.service("common", "login", database, "admin", self.password)
+        assert self.uid
+
+    def service(self, service, method, *args):
+        body = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "method": "call",
+                "params": {"service": service, "method": method, "args": args},
+            }
+        ).encode()
+        headers = {"Content-Type": "application/json", "Host": self.host_header}
+        request = urllib.request.Request(self.url, data=body, headers=headers)
+        with urllib.request.urlopen(request, timeout=300) as response:
+            answer = json.load(response)
+        assert "error" not in answer, answer["error"].get("data", {}).get("message")
+        return answer["result"]
+
+    def call(self, model, method, args, kwargs=None):
+        return self.service(
+            "object", "execute_kw", self.database, self.uid, self.password, model, method, args, kwargs or {}
+        )
+
+    def directory_user(self, login):
+        """The Odoo user whose password the directory holds (Odoo keeps her groups): found or created."""
+        found = self.call("res.users", "search", [[["login", "=", login]]])
+        return (
+            found[0] if found else self.call("res.users", "create", [{"login": login, "name": login.title()}])
+        )
+
+    def forget_directory_logins(self, *users):
+        """Uninstall auth_ldap and delete the directory users again."""
+        (module,) = self.call("ir.module.module", "search", [[["name", "=", "auth_ldap"]]])
+        self.call("ir.module.module", "button_immediate_uninstall", [[module]])
+        self.call("res.users", "unlink", [list(users)])

@@ -7,15 +7,14 @@ change nothing;
 the bind password reaches neither the output nor any file but sssd.conf (root's, 0640 group root).
 """
 
-import json
 import re
 import subprocess
-import urllib.request
 
 import pytest
 from conftest import (
     LEGACY_VMS,
     STATE_DIR,
+    OdooApi,
     ansible_adhoc,
     changed_count,
     lab_secret,
@@ -129,50 +128,11 @@ def test_a_second_run_and_check_mode_change_nothing(joined):
     assert changed_count(report) == 0, output[-3000:]
 
 
-class OdooApi:
-    """Odoo's external API (/jsonrpc) through the VM's nginx, as the database's administrator."""
-
-    def __init__(self, host, database):
-        self.url = f"http://127.0.0.1:{LEGACY_VMS[host]['lab_http_port']}/jsonrpc"
-        self.host_header = f"{host}.lab.internal"
-        self.database = database
-        self.password = lab_secret("odoo-admin-password")[0]
-        self.uid = self.service("common", "login", database, "admin", self.password)
-        assert self.uid
-
-    def service(self, service, method, *args):
-        body = json.dumps(
-            {
-                "jsonrpc": "2.0",
-                "method": "call",
-                "params": {"service": service, "method": method, "args": args},
-            }
-        ).encode()
-        headers = {"Content-Type": "application/json", "Host": self.host_header}
-        request = urllib.request.Request(self.url, data=body, headers=headers)
-        with urllib.request.urlopen(request, timeout=300) as response:
-            answer = json.load(response)
-        assert "error" not in answer, answer["error"].get("data", {}).get("message")
-        return answer["result"]
-
-    def call(self, model, method, args, kwargs=None):
-        return self.service(
-            "object", "execute_kw", self.database, self.uid, self.password, model, method, args, kwargs or {}
-        )
-
-
-def odoo_api(host, database):
-    return OdooApi(host, database)
-
-
 def test_a_directory_user_logs_in_to_odoo_with_her_directory_password(joined):
     host = "legacy-vm-1"
     (database,) = LEGACY_VMS[host]["lab_odoo_databases"]
-    admin = odoo_api(host, database)
-    # Odoo's users are provisioned in Odoo (their groups live there); the directory holds their password.
-    (alice,) = admin.call("res.users", "search", [[["login", "=", "alice"]]]) or [
-        admin.call("res.users", "create", [{"login": "alice", "name": "Alice Admin"}])
-    ]
+    admin = OdooApi(host, database)
+    alice = admin.directory_user("alice")
     try:
         rc, report, output = identity_playbook(
             joined["state"], "--limit", host, "-e", "odoo_migration_odoo_ldap=true"
@@ -187,10 +147,8 @@ def test_a_directory_user_logs_in_to_odoo_with_her_directory_password(joined):
         )
         assert rc == 0 and changed_count(report) == 0, output[-3000:]
     finally:
-        # The lab's later waves move this database into containers whose image has no python-ldap.
-        (module,) = admin.call("ir.module.module", "search", [[["name", "=", "auth_ldap"]]])
-        admin.call("ir.module.module", "button_immediate_uninstall", [[module]])
-        admin.call("res.users", "unlink", [[alice]])
+        # The tests that follow start from the lab's VM as it was built.
+        admin.forget_directory_logins(alice)
 
 
 def test_the_bind_password_stays_in_sssd_conf(joined):

@@ -202,10 +202,24 @@ def test_stopping_odoo_fires_its_health_alert_and_starting_it_clears_it(watched)
     )
 
 
+TABLE_REPLICA_IDENTITIES = (
+    "SELECT c.oid::regclass::text, c.relreplident FROM pg_class c"
+    " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname = 'public'"
+)
+
+
+def put_replica_identities_back(host, database, before):
+    clauses = {"d": "DEFAULT", "f": "FULL", "n": "NOTHING"}
+    for name, identity in psql(host, database, TABLE_REPLICA_IDENTITIES):
+        if name in before and before[name] != identity:
+            psql(host, database, f"ALTER TABLE {name} REPLICA IDENTITY {clauses[before[name]]}")
+
+
 def test_a_migration_slot_held_back_fires_the_wal_retained_alert(watched):
     host = PACKAGED_VM
     (database,) = LEGACY_VMS[host]["lab_odoo_databases"]
     options = ("-e", "wave=wave1", "-e", f"odoo_migration_state_dir={watched['state']}", "--limit", host)
+    identities_before = dict(psql(host, database, TABLE_REPLICA_IDENTITIES))
     try:
         rc, _report, output = run_playbook(
             "replicate.yml", *options, "-e", "odoo_migration_allow_restart=true"
@@ -241,8 +255,10 @@ def test_a_migration_slot_held_back_fires_the_wal_retained_alert(watched):
     finally:
         finalize_rc, _report, finalize_output = run_playbook("finalize.yml", *options, timeout=600)
         clear_rc, _report, clear_output = run_playbook("lab/playbooks/clear_wave.yml", timeout=300)
-        # replicate.yml raised wal_level: the VM is a legacy VM again for the tests that follow.
+        # replicate.yml raised wal_level and fixed the traps' replica identities: the VM is a legacy VM
+        # again for the tests that follow (test_discover reports those traps).
         put_the_vm_back()
+        put_replica_identities_back(host, database, identities_before)
         rc, _report, output = monitoring_playbook(watched["state"], "--limit", host)
         assert finalize_rc == 0, finalize_output[-3000:]
         assert clear_rc == 0, clear_output[-3000:]

@@ -28,7 +28,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import yaml
-from conftest import LEGACY_VMS, STATE_DIR, lab_secret, run_playbook
+from conftest import LEGACY_VMS, STATE_DIR, OdooApi, lab_secret, run_playbook
 from conftest import lab_target as target
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".build" / "collections"))
@@ -137,6 +137,21 @@ class StrayRow(threading.Thread):
 @pytest.fixture(scope="module")
 def wave(tmp_path_factory):
     state = tmp_path_factory.mktemp("wave-state")
+    # The baseline let directory users log in to acme (auth_ldap over StartTLS); alice is one.
+    for playbook in ("discover.yml", "identity.yml"):
+        rc, _report, output = run_playbook(
+            playbook,
+            "--limit",
+            MOVED,
+            "-e",
+            "wave=wave1",
+            "-e",
+            f"odoo_migration_state_dir={state}",
+            "-e",
+            "odoo_migration_odoo_ldap=true",
+        )
+        assert rc == 0, output[-3000:]
+    alice = OdooApi(MOVED, "acme").directory_user("alice")
     session = OdooSession(
         f"http://127.0.0.1:{LEGACY_VMS[MOVED]['lab_http_port']}",
         WRITER_HOST_HEADER,
@@ -233,6 +248,7 @@ def wave(tmp_path_factory):
         watched_after_move=watched_after_move,
         rerun=(rerun_rc, rerun_report, rerun_output),
         check=check,
+        alice=alice,
     )
 
     if os.environ.get("ODOO_MIG_KEEP_WAVE"):
@@ -240,6 +256,8 @@ def wave(tmp_path_factory):
     back_rc, _report, back_output = run_playbook(
         "app_rollback.yml", "--limit", MOVED, "-e", f"odoo_migration_state_dir={state}", timeout=900
     )
+    if back_rc == 0:
+        OdooApi(MOVED, "acme").forget_directory_logins(alice)
     final_rc, _report, final_output = run_playbook(
         "finalize.yml", "-e", "wave=wave1", "-e", f"odoo_migration_state_dir={state}", timeout=600
     )
@@ -369,6 +387,16 @@ def test_odoo_answers_from_the_container_through_the_vm_nginx(wave):
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 200
+
+
+def test_a_directory_user_logs_in_to_the_moved_instance_with_her_directory_password(wave):
+    # Through the VM's nginx, so the answer comes from the web container (python-ldap, the directory's CA).
+    password = lab_secret("directory-alice-password")[0]
+    admin = OdooApi(MOVED, "acme")
+    assert admin.service("common", "login", "acme", "alice", password) == wave["alice"]
+    assert not admin.service("common", "login", "acme", "alice", "not-her-password")
+    image = state_file(wave, MOVED, "image.yml")
+    assert image["modules_checked"] >= 2  # at least base and auth_ldap: the image can run what acme has
 
 
 def odoo_log_time(line):

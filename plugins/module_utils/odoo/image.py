@@ -32,6 +32,56 @@ class ImageError(Exception):
     pass
 
 
+# Runs inside the built image (python3 -c, argv: config file, module names): where each module is and
+# which of its manifest's Python dependencies the image cannot import. Standard library only.
+MODULE_PROBE = """
+import ast, configparser, importlib, importlib.metadata, importlib.util, json, os, sys
+parser = configparser.ConfigParser(interpolation=None)
+parser.read(sys.argv[1])
+paths = [p.strip() for p in parser.get("options", "addons_path", fallback="").split(",") if p.strip()]
+spec = importlib.util.find_spec("odoo")
+for location in (spec.submodule_search_locations or []) if spec else []:
+    paths.append(os.path.join(location, "addons"))
+absent, missing = [], {}
+for name in sys.argv[2:]:
+    manifest = next((os.path.join(p, name, "__manifest__.py") for p in paths
+                     if os.path.isfile(os.path.join(p, name, "__manifest__.py"))), None)
+    if manifest is None:
+        absent.append(name)
+        continue
+    with open(manifest) as handle:
+        wanted = (ast.literal_eval(handle.read()).get("external_dependencies") or {}).get("python") or []
+    for dependency in wanted:
+        try:
+            importlib.metadata.version(dependency)
+        except importlib.metadata.PackageNotFoundError:
+            try:
+                importlib.import_module(dependency)
+            except ImportError:
+                missing.setdefault(name, []).append(dependency)
+print(json.dumps({"absent": absent, "missing": missing}))
+"""
+
+
+def module_problems(report, modules_by_database):
+    """Sentences for what the image cannot run, from MODULE_PROBE's report; [] when it runs everything."""
+    problems = []
+    for database in sorted(modules_by_database):
+        installed = set(modules_by_database[database])
+        absent = sorted(installed & set(report.get("absent", [])))
+        if absent:
+            problems.append(
+                "database %s has modules installed that the image does not have: %s"
+                % (database, ", ".join(absent))
+            )
+        for module_name in sorted(installed & set(report.get("missing", {}))):
+            problems.append(
+                "module %s (installed in database %s) needs the Python package(s) %s, which the image cannot "
+                "import" % (module_name, database, ", ".join(report["missing"][module_name]))
+            )
+    return problems
+
+
 def render_value(value):
     if isinstance(value, bool):
         return "True" if value else "False"

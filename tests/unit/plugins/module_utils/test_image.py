@@ -2,6 +2,8 @@
 
 import io
 import json
+import subprocess
+import sys
 import tarfile
 
 import pytest
@@ -196,3 +198,42 @@ def test_a_clean_scan_is_reused_only_for_the_same_image_and_secrets(tmp_path):
     assert _image.ScanRecord(str(tmp_path), "sha256:def", ["db-pass", "admin-pass"]).clean_scan() is None
     kept = (tmp_path / "scans" / "sha256_abc.json").read_text()
     assert "db-pass" not in kept and "admin-pass" not in kept
+
+
+def _addon_with_dependencies(root, name, python_dependencies):
+    (root / name).mkdir(parents=True)
+    manifest = {"name": name, "external_dependencies": {"python": python_dependencies}}
+    (root / name / "__manifest__.py").write_text(repr(manifest))
+
+
+def run_module_probe(tmp_path, modules):
+    """MODULE_PROBE as the image runs it: python3 -c, an odoo.conf naming the addons path, module names."""
+    config = tmp_path / "odoo.conf"
+    config.write_text("[options]\naddons_path = %s\n" % (tmp_path / "addons"))
+    run = subprocess.run(
+        [sys.executable, "-c", _image.MODULE_PROBE, str(config), *modules],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(run.stdout)
+
+
+def test_module_probe_names_absent_modules_and_unimportable_dependencies(tmp_path):
+    _addon_with_dependencies(tmp_path / "addons", "auth_ldap", ["json", "no-such-package-anywhere"])
+    _addon_with_dependencies(tmp_path / "addons", "sale_extra", ["pytest"])
+    report = run_module_probe(tmp_path, ["auth_ldap", "sale_extra", "gone_module"])
+    assert report == {"absent": ["gone_module"], "missing": {"auth_ldap": ["no-such-package-anywhere"]}}
+
+
+def test_module_problems_name_the_module_its_database_and_the_package():
+    report = {"absent": ["gone_module"], "missing": {"auth_ldap": ["python-ldap"]}}
+    problems = _image.module_problems(
+        report, {"acme": ["base", "auth_ldap"], "globex": ["base", "gone_module"]}
+    )
+    assert problems == [
+        "module auth_ldap (installed in database acme) needs the Python package(s) python-ldap, "
+        "which the image cannot import",
+        "database globex has modules installed that the image does not have: gone_module",
+    ]
+    assert _image.module_problems({"absent": [], "missing": {}}, {"acme": ["base"]}) == []
