@@ -137,18 +137,11 @@ class StrayRow(threading.Thread):
 @pytest.fixture(scope="module")
 def wave(tmp_path_factory):
     state = tmp_path_factory.mktemp("wave-state")
+    wave1 = ("-e", "wave=wave1", "-e", f"odoo_migration_state_dir={state}")
     # The baseline let directory users log in to acme (auth_ldap over StartTLS); alice is one.
     for playbook in ("discover.yml", "identity.yml"):
         rc, _report, output = run_playbook(
-            playbook,
-            "--limit",
-            MOVED,
-            "-e",
-            "wave=wave1",
-            "-e",
-            f"odoo_migration_state_dir={state}",
-            "-e",
-            "odoo_migration_odoo_ldap=true",
+            playbook, "--limit", MOVED, *wave1, "-e", "odoo_migration_odoo_ldap=true"
         )
         assert rc == 0, output[-3000:]
     alice = OdooApi(MOVED, "acme").directory_user("alice")
@@ -179,14 +172,7 @@ def wave(tmp_path_factory):
     stray.start()
     started = time.monotonic()
     rc, report, output = run_playbook(
-        "wave.yml",
-        "-e",
-        "wave=wave1",
-        "-e",
-        "odoo_migration_allow_restart=true",
-        "-e",
-        f"odoo_migration_state_dir={state}",
-        timeout=1500,
+        "wave.yml", *wave1, "-e", "odoo_migration_allow_restart=true", timeout=1500
     )
     seconds = time.monotonic() - started
     time.sleep(3)
@@ -200,29 +186,10 @@ def wave(tmp_path_factory):
     report_text = (state / "reports" / "wave-wave1.md").read_text()
     # Monitoring followed the moved instance: what Prometheus watches once it serves from containers.
     watched_after_move = _watched_once_moved(MOVED)
-    rerun_rc, rerun_report, rerun_output = run_playbook(
-        "wave.yml",
-        "--limit",
-        MOVED,
-        "-e",
-        "wave=wave1",
-        "-e",
-        f"odoo_migration_state_dir={state}",
-        timeout=900,
-    )
+    rerun_rc, rerun_report, rerun_output = run_playbook("wave.yml", "--limit", MOVED, *wave1, timeout=900)
     # --check on the host that rolled back: it runs clean and changes nothing, not even its state.
     state_before = _state_files(state / FAILED)
-    check_run = run_playbook(
-        "wave.yml",
-        "--check",
-        "--limit",
-        FAILED,
-        "-e",
-        "wave=wave1",
-        "-e",
-        f"odoo_migration_state_dir={state}",
-        timeout=900,
-    )
+    check_run = run_playbook("wave.yml", "--check", "--limit", FAILED, *wave1, timeout=900)
     check = dict(zip(("rc", "report", "output"), check_run, strict=True))
     check["state_unchanged"] = _state_files(state / FAILED) == state_before
     large_objects.stop.set()
@@ -258,9 +225,7 @@ def wave(tmp_path_factory):
     )
     if back_rc == 0:
         OdooApi(MOVED, "acme").forget_directory_logins(alice)
-    final_rc, _report, final_output = run_playbook(
-        "finalize.yml", "-e", "wave=wave1", "-e", f"odoo_migration_state_dir={state}", timeout=600
-    )
+    final_rc, _report, final_output = run_playbook("finalize.yml", *wave1, timeout=600)
 
     clear_rc, _report, clear_output = run_playbook("lab/playbooks/clear_wave.yml", timeout=300)
     assert back_rc == 0, back_output[-3000:]
