@@ -11,6 +11,9 @@ import subprocess
 
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import client as _client
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (
+    helper_schema as _helper_schema,
+)
+from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import (
     schema_options as _schema_options,
 )
 from ansible_collections.sysgenpro.odoo_migration.plugins.module_utils.postgres import tenancy as _tenancy
@@ -330,7 +333,9 @@ class SchemaTransfer:
         )
         text += "\n" + "\n".join(default_privileges) + "\n"
         schema = _tenancy.rename_script(text, self.role_map).encode("utf-8", "surrogateescape")
-        script = schema + ("\n" + BOOKKEEPING_SQL).encode()
+        # The dump creates odoo_migration too (the source's helper schema): its CREATE takes the helper
+        # schema's lock first, like every other creator, in psql's one transaction.
+        script = (_helper_schema.LOCK + ";\n").encode() + schema + ("\n" + BOOKKEEPING_SQL).encode()
         script += b"\nINSERT INTO odoo_migration.copy_state (key, value) VALUES ('pre_data', 'done');\n"
         with self._client_env(self.target) as env:
             restore = subprocess.run(
