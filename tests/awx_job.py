@@ -23,6 +23,9 @@ import yaml
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "awx"))
+from generate_surveys import survey_file_name  # noqa: E402
+
 RUNNER = Path(sys.executable).parent / "ansible-runner"
 
 
@@ -50,10 +53,7 @@ def job_templates():
 
 
 def survey_of(template_name):
-    name = "".join(c if c.isalnum() else "-" for c in template_name.lower()).strip("-")
-    while "--" in name:
-        name = name.replace("--", "-")
-    return json.loads((REPO / "awx" / "surveys" / f"{name}.json").read_text())
+    return json.loads((REPO / "awx" / "surveys" / survey_file_name(template_name)).read_text())
 
 
 def survey_variables(spec, answers):

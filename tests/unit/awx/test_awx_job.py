@@ -54,54 +54,50 @@ def project(tmp_path):
     return root, inventory
 
 
-def template(name, playbook, credential_types=()):
-    return {"name": name, "playbook": playbook, "credential_types": list(credential_types)}
-
-
 WAVE_SURVEY = {"name": "t", "description": "", "spec": [survey_of("odoo-migration discover")["spec"][0]]}
 
 
-def test_a_workflow_hands_set_stats_to_the_next_job_and_keeps_no_secret(tmp_path, project):
+@pytest.fixture
+def local_job(tmp_path, project):
+    """A job of a template of its own (playbook in the local project, the wave question), in workflow 70."""
     root, inventory = project
-    first = AwxJob(
-        tmp_path,
+
+    def job(job_id, playbook, credential_types=(), **options):
+        template = {"name": playbook, "playbook": playbook, "credential_types": list(credential_types)}
+        return AwxJob(
+            tmp_path,
+            job_id,
+            template,
+            project=root,
+            inventory=inventory,
+            survey=WAVE_SURVEY,
+            workflow_job_id=70,
+            **options,
+        )
+
+    return job
+
+
+def test_a_workflow_hands_set_stats_to_the_next_job_and_keeps_no_secret(local_job):
+    first = local_job(
         71,
-        template("first", "playbooks/first.yml", ["Odoo migration Odoo administrator"]),
-        project=root,
-        inventory=inventory,
+        "playbooks/first.yml",
+        ["Odoo migration Odoo administrator"],
         answers={"wave": "wave7"},
         credentials={"Odoo migration Odoo administrator": {"admin_password": SECRET}},
-        workflow_job_id=70,
-        survey=WAVE_SURVEY,
     ).run(timeout=300)
     assert (first.status, first.rc) == ("successful", 0), first.stdout + first.runner_output
     assert first.artifacts == {"handed": {"localhost": {"acme": 2.5}}, "wave_seen": "wave7"}
     assert SECRET not in first.kept_text()
     assert "tmp_credential_0" in first.kept_text()  # passed as -e @file, never as its value
-    second = AwxJob(
-        tmp_path,
-        72,
-        template("second", "playbooks/second.yml"),
-        project=root,
-        inventory=inventory,
-        answers={"wave": "wave7"},
-        ancestor_artifacts=first.artifacts,
-        workflow_job_id=70,
-        survey=WAVE_SURVEY,
+    second = local_job(
+        72, "playbooks/second.yml", answers={"wave": "wave7"}, ancestor_artifacts=first.artifacts
     ).run(timeout=300)
     assert (second.status, second.rc) == ("successful", 0), second.stdout
 
 
-def test_a_job_without_the_credentials_its_template_needs_is_refused(tmp_path, project):
-    root, inventory = project
-    job = AwxJob(
-        tmp_path,
-        73,
-        template("first", "playbooks/first.yml", ["Odoo migration PostgreSQL"]),
-        project=root,
-        inventory=inventory,
-        survey=WAVE_SURVEY,
-    )
+def test_a_job_without_the_credentials_its_template_needs_is_refused(local_job):
+    job = local_job(73, "playbooks/first.yml", ["Odoo migration PostgreSQL"])
     with pytest.raises(SurveyRefused, match="Odoo migration PostgreSQL"):
         job.prepare()
 

@@ -1,41 +1,25 @@
 """AWX credential types: their injectors feed variables the roles read, and every secret is marked secret."""
 
 import re
+import sys
 from pathlib import Path
 
-import yaml
 from jinja2 import meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 REPO = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(REPO / "tests"))
+import awx_job  # noqa: E402
+
 SECRET_INPUT = re.compile(r"password|secret|cipher")
 
 
-class AwxLoader(yaml.SafeLoader):
-    """Reads !unsafe (the tag that keeps Ansible from templating AWX's injector Jinja) as a plain string."""
-
-
-AwxLoader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
-
-
 def credential_types():
-    return yaml.load((REPO / "awx" / "credential_types.yml").read_text(), Loader=AwxLoader)[
-        "credential_types"
-    ]
+    return list(awx_job.credential_types().values())
 
 
 def role_defaults_text():
     return "\n".join(path.read_text() for path in (REPO / "roles").glob("*/defaults/main.yml"))
-
-
-def inject(credential_type, inputs):
-    """The extra vars AWX would inject: its sandboxed Jinja over the inputs, empty inputs left out."""
-    environment = ImmutableSandboxedEnvironment()
-    namespace = {key: value for key, value in inputs.items() if value != ""}
-    return {
-        name: environment.from_string(template).render(**namespace)
-        for name, template in credential_type["injectors"]["extra_vars"].items()
-    }
 
 
 def test_every_injected_variable_is_one_a_role_reads():
@@ -75,7 +59,9 @@ def test_every_secret_input_is_secret_and_never_an_environment_variable():
 
 def test_the_object_storage_injector_falls_back_to_the_backup_keys_for_the_filestore():
     (storage,) = [item for item in credential_types() if item["name"] == "Odoo migration object storage"]
-    injected = inject(storage, {"backup_access_key": "AK", "backup_secret_key": "SK", "cipher_pass": ""})
+    injected = awx_job.injected_extra_vars(
+        storage, {"backup_access_key": "AK", "backup_secret_key": "SK", "cipher_pass": ""}
+    )
     assert injected == {
         "odoo_migration_backup_s3_access_key": "AK",
         "odoo_migration_backup_s3_secret_key": "SK",
